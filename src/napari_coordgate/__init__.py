@@ -1,0 +1,21 @@
+"""napari-coordgate: remove a microscope's static, spatially varying blur with CoordGate U-Nets.
+
+The package is a Qt-free core (torch + NumPy); the napari widgets live in
+:mod:`napari_coordgate._napari` and are imported only by napari.
+"""
+
+from .inference import deblur
+from .model_io import load_model, save_model
+from .models import CGUNet, CoordConvUNet, CoordGate, UNet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CoordGate",
+    "UNet",
+    "CGUNet",
+    "CoordConvUNet",
+    "deblur",
+    "save_model",
+    "load_model",
+]

@@ -1,0 +1,252 @@
+"""Deblurring images of any size and dimensionality with a trained model."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..device import resolve_device
+from ..models.unet import UNet
+from .normalization import DEFAULT_PERCENTILES, IntensityScale
+from .tiling import minimum_tile, plan_tiles
+
+__all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "DEFAULT_TILE"]
+
+#: Default tile side: large enough for any depth up to 6, small enough for a laptop.
+DEFAULT_TILE = 1024
+_RAMP = 16
+
+
+@dataclass(frozen=True)
+class DeblurProgress:
+    """One step of :func:`iter_deblur`: ``done`` of ``total`` tiles, plus a message
+    when something noteworthy happened (e.g. the tile size was halved)."""
+
+    done: int
+    total: int
+    message: str = ""
+
+
+def check_image(image) -> np.ndarray:
+    """Validate an image for deblurring and return it as an ndarray (no copy).
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric data.
+    ValueError
+        Fewer than 2 dimensions, no pixels, an RGB(A) colour axis last, or NaN/inf.
+    """
+    arr = np.asarray(image)
+    if np.iscomplexobj(arr):
+        raise TypeError("complex images are not supported; pass the magnitude or the real part")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"image must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim < 2:
+        raise ValueError(f"image must be at least 2D (Y, X), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape})")
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4:
+        raise ValueError(
+            f"image of shape {arr.shape} looks like RGB(A) with colour last; "
+            "choose one channel (e.g. image[..., 0]) or put channels first"
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError("image contains NaN or infinite values")
+    return arr
+
+
+def _check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) -> tuple[int, int]:
+    if len(offset) != 2:
+        raise ValueError(f"offset must be (y, x), got {offset!r}")
+    oy, ox = (int(o) for o in offset)
+    field = model.field_shape
+    if field is None:
+        return oy, ox
+    h, w = plane_shape
+    if oy < 0 or ox < 0 or oy + h > field[0] or ox + w > field[1]:
+        raise ValueError(
+            f"an image of shape ({h}, {w}) at offset ({oy}, {ox}) does not fit in the model's "
+            f"calibrated field of shape {tuple(field)}"
+        )
+    return oy, ox
+
+
+def _deblur_plane(model, plane, scale, offset, tile, device, margin) -> Generator[None, None, np.ndarray]:
+    """Deblur one normalised 2D plane tile by tile; yields after each tile."""
+    a = model.alignment
+    h, w = plane.shape
+    ph, pw = (-h) % a, (-w) % a
+    norm = scale.normalize(plane)
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "edge"
+        norm = np.pad(norm, ((0, ph), (0, pw)), mode=mode)
+    plan = plan_tiles(norm.shape, tile, margin, a, _RAMP)
+    acc = np.zeros(norm.shape, np.float32)
+    wsum = np.zeros(norm.shape, np.float32)
+    with torch.inference_mode():
+        for sy, sx, weight in plan:
+            x = torch.from_numpy(np.ascontiguousarray(norm[sy, sx]))[None, None].to(device)
+            y = model(x, offset=(offset[0] + sy.start, offset[1] + sx.start))
+            y = y[0, 0].float().cpu().numpy()
+            acc[sy, sx] += weight * y
+            wsum[sy, sx] += weight
+            yield
+    return scale.denormalize(acc[:h, :w] / wsum[:h, :w])
+
+
+def iter_deblur(
+    image,
+    model: UNet,
+    *,
+    offset: Sequence[int] = (0, 0),
+    tile_shape: Sequence[int] | None = None,
+    device: str | torch.device = "auto",
+    intensity_range: tuple[float, float] | None = None,
+) -> Generator[DeblurProgress, None, np.ndarray]:
+    """Generator form of :func:`deblur`: yields :class:`DeblurProgress` after
+    every tile and returns the result (``StopIteration.value``). Closing it
+    stops the work. Same parameters as :func:`deblur`."""
+    arr = check_image(image)
+    if not isinstance(model, UNet):
+        raise TypeError(f"model must be a napari_coordgate model (UNet, CGUNet, CoordConvUNet), got {type(model).__name__}")
+    plane_shape = arr.shape[-2:]
+    oy, ox = _check_fits(model, plane_shape, offset)
+    dev = resolve_device(device)
+    margin = model.receptive_radius
+    min_tile = minimum_tile(margin, _RAMP, model.alignment)
+    if tile_shape is None:
+        tile = (max(DEFAULT_TILE, min_tile),) * 2
+    else:
+        if len(tile_shape) != 2 or min(tile_shape) < 1:
+            raise ValueError(f"tile_shape must be (ty, tx) with positive sizes, got {tile_shape!r}")
+        tile = tuple(int(t) for t in tile_shape)
+    aligned_plane = tuple(_align(s, model.alignment) for s in plane_shape)
+
+    def count_tiles(tile):
+        try:
+            return len(plan_tiles(aligned_plane, tile, margin, model.alignment, _RAMP))
+        except ValueError:
+            raise ValueError(
+                f"tile_shape {tile} is too small for this {model.arch}({model.depth}), whose receptive "
+                f"radius is {margin} px; use at least ({min_tile}, {min_tile})"
+            ) from None
+
+    tiles_per_plane = count_tiles(tile)
+    percentiles = getattr(model, "percentiles", DEFAULT_PERCENTILES)
+    was_training = model.training
+    model.to(dev).eval()
+    planes = arr.reshape(-1, *plane_shape)
+    out = np.empty(arr.shape, np.float32)
+    out_planes = out.reshape(-1, *plane_shape)
+    total, done = tiles_per_plane * len(planes), 0
+    try:
+        for i, plane in enumerate(planes):
+            if intensity_range is not None:
+                scale = IntensityScale(float(intensity_range[0]), float(intensity_range[1]))
+            else:
+                scale = IntensityScale.from_percentiles(plane, percentiles)
+            while True:
+                try:
+                    work = _deblur_plane(model, plane, scale, (oy, ox), tile, dev, margin)
+                    n = 0
+                    try:
+                        while True:
+                            next(work)
+                            n += 1
+                            yield DeblurProgress(done + n, total)
+                    except StopIteration as stop:
+                        out_planes[i] = stop.value
+                    done += n
+                    break
+                except torch.OutOfMemoryError:
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()
+                    smaller = tuple(max(min_tile, t // 2) for t in tile)
+                    if smaller == tile:
+                        raise MemoryError(
+                            f"out of memory on {dev} even with {tile[0]}x{tile[1]} tiles, the smallest this "
+                            f"model allows; use the CPU or a smaller model"
+                        ) from None
+                    message = f"out of memory on {dev} with {tile[0]}x{tile[1]} tiles; retrying with {smaller[0]}x{smaller[1]}"
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    tile = smaller
+                    tiles_per_plane = count_tiles(tile)
+                    total = done + tiles_per_plane * (len(planes) - i)
+                    yield DeblurProgress(done, total, message)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _align(n: int, a: int) -> int:
+    return int(math.ceil(n / a) * a)
+
+
+def deblur(
+    image,
+    model: UNet,
+    *,
+    offset: Sequence[int] = (0, 0),
+    tile_shape: Sequence[int] | None = None,
+    device: str | torch.device = "auto",
+    progress: Callable[[DeblurProgress], None] | None = None,
+    intensity_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Remove the instrument's blur from an image or a stack of images.
+
+    Parameters
+    ----------
+    image : (..., Y, X) array_like
+        A 2D image, or a stack (time, z, channels, ...) with Y and X last; each
+        plane is deblurred on its own. Any real dtype. Never modified.
+    model : UNet, CGUNet or CoordConvUNet
+        A trained model (see :func:`load_model`).
+    offset : (y, x)
+        Position of the image's top-left pixel in the model's calibrated field,
+        for images that are a crop of the field (a camera ROI).
+    tile_shape : (ty, tx), optional
+        Work in tiles of this size (default 1024 x 1024, or the whole plane if
+        smaller). Tiles overlap by the network's receptive radius and are
+        blended smoothly; the result equals the untiled one.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    progress : callable, optional
+        Called with a :class:`DeblurProgress` after every tile.
+    intensity_range : (low, high), optional
+        Raw intensities mapped to 0 and 1 for the network. By default each
+        plane's percentiles given by ``model.percentiles`` (1 and 99.8).
+
+    Returns
+    -------
+    (..., Y, X) ndarray of float32
+        The deblurred image, in the input's intensity units.
+
+    Notes
+    -----
+    Each plane is normalised with robust percentiles, passed through the
+    network and mapped back with the inverse transform. On a CUDA out-of-memory
+    error the tile size is halved and the plane retried, with a
+    ``RuntimeWarning`` (and a progress message) saying so.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_coordgate import CGUNet, deblur
+    >>> model = CGUNet(depth=3, field_shape=(64, 64), base_channels=4)
+    >>> deblur(np.random.rand(2, 40, 50), model, offset=(8, 8), device="cpu").shape
+    (2, 40, 50)
+    """
+    gen = iter_deblur(image, model, offset=offset, tile_shape=tile_shape, device=device, intensity_range=intensity_range)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(step)

@@ -1,0 +1,143 @@
+"""Model files: weights in safetensors, everything else as JSON in its header.
+
+One ``.safetensors`` file holds a model: the tensors, plus a JSON document under
+the header key ``napari_coordgate`` with the architecture (:attr:`UNet.config`),
+the intensity normalisation and free-form metadata (training summary, the PSF
+field it was calibrated on, ...). Loading never unpickles anything, and saving
+is atomic: a crash mid-save leaves any previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .inference.normalization import DEFAULT_PERCENTILES
+from .models.unet import UNet, build_model
+
+__all__ = ["save_model", "load_model", "read_model_info", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_HEADER_KEY = "napari_coordgate"
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_model(model: UNet, path: str | os.PathLike, **metadata: Any) -> Path:
+    """Save a model atomically to a ``.safetensors`` file.
+
+    Parameters
+    ----------
+    model : UNet, CGUNet or CoordConvUNet
+        The model to save (its weights are copied to the CPU).
+    path : str or Path
+        Destination file. An existing file is replaced only once the new one
+        is completely written.
+    **metadata
+        JSON-serialisable extras stored with the model (e.g. training metrics,
+        a PSF field summary).
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    if not isinstance(model, UNet):
+        raise TypeError(f"save_model expects a napari_coordgate model, got {type(model).__name__}")
+    header = {
+        "format_version": FORMAT_VERSION,
+        "config": model.config,
+        "normalization": {"percentiles": list(getattr(model, "percentiles", DEFAULT_PERCENTILES))},
+        "metadata": metadata,
+    }
+    try:
+        text = json.dumps(header)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"model metadata must be JSON-serialisable: {err}") from err
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    path = Path(path)
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_HEADER_KEY: text}))
+    return path
+
+
+def read_model_info(path: str | os.PathLike) -> dict:
+    """Read a model file's JSON header (config, normalisation, metadata) without
+    loading the weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if n <= 0 or n > min(100 * 2**20, path.stat().st_size - 8):
+                raise ValueError
+            raw = json.loads(fh.read(n))
+        text = raw.get("__metadata__", {}).get(_HEADER_KEY)
+        if text is None:
+            raise LookupError
+        info = json.loads(text)
+    except LookupError:
+        raise ValueError(f"{path} is a safetensors file but not a napari-coordgate model (no model description in it)") from None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise ValueError(f"{path} is not a napari-coordgate model file (corrupt, truncated or another format)") from None
+    if not isinstance(info, dict) or "config" not in info:
+        raise ValueError(f"{path} has no model configuration in its header")
+    if info.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer napari-coordgate (format {info['format_version']})")
+    return info
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNet:
+    """Load a model saved by :func:`save_model`.
+
+    The file is parsed with safetensors and JSON only: nothing is unpickled.
+    The returned model is in eval mode and carries ``model.metadata`` (the
+    metadata it was saved with) and ``model.percentiles``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is corrupt, truncated, or not a napari-coordgate model.
+    """
+    info = read_model_info(path)
+    try:
+        model = build_model(info["config"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{path} describes a model that cannot be built: {err}") from None
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable napari-coordgate model file (corrupt or truncated): {err}") from None
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ValueError(f"{path}: the weights do not match the described {info['config'].get('arch')}: {first}") from None
+    model.percentiles = tuple(info.get("normalization", {}).get("percentiles", DEFAULT_PERCENTILES))
+    model.metadata = info.get("metadata", {})
+    return model.to(device).eval()
