@@ -35,6 +35,9 @@ class IntensityScale:
         A flat image (no spread between the percentiles) gets a unit range, so
         it passes through unchanged up to its offset.
         """
+        image = np.asarray(image)
+        if image.dtype == bool:
+            image = image.view(np.uint8)
         low, high = np.percentile(image, list(percentiles))
         low, high = float(low), float(high)
         if not high > low:

@@ -1,0 +1,1 @@
+"""PSF fields and calibration (Qt-free)."""
