@@ -77,8 +77,11 @@ def _check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) 
     return oy, ox
 
 
-def _deblur_plane(model, plane, scale, offset, tile, device, margin) -> Generator[None, None, np.ndarray]:
-    """Deblur one normalised 2D plane tile by tile; yields after each tile."""
+def _deblur_plane(
+    model: UNet, plane: np.ndarray, scale: IntensityScale, offset: tuple[int, int],
+    tile: tuple[int, int], device: torch.device, done: int, total: int,
+) -> Generator[DeblurProgress, None, np.ndarray]:
+    """Deblur one 2D plane tile by tile, yielding progress after each tile."""
     a = model.alignment
     h, w = plane.shape
     ph, pw = (-h) % a, (-w) % a
@@ -86,17 +89,16 @@ def _deblur_plane(model, plane, scale, offset, tile, device, margin) -> Generato
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "edge"
         norm = np.pad(norm, ((0, ph), (0, pw)), mode=mode)
-    plan = plan_tiles(norm.shape, tile, margin, a, _RAMP)
+    plan = plan_tiles(norm.shape, tile, model.receptive_radius, a, _RAMP)
     acc = np.zeros(norm.shape, np.float32)
     wsum = np.zeros(norm.shape, np.float32)
     with torch.inference_mode():
-        for sy, sx, weight in plan:
+        for k, (sy, sx, weight) in enumerate(plan, start=1):
             x = torch.from_numpy(np.ascontiguousarray(norm[sy, sx]))[None, None].to(device)
             y = model(x, offset=(offset[0] + sy.start, offset[1] + sx.start))
-            y = y[0, 0].float().cpu().numpy()
-            acc[sy, sx] += weight * y
+            acc[sy, sx] += weight * y[0, 0].float().cpu().numpy()
             wsum[sy, sx] += weight
-            yield
+            yield DeblurProgress(done + k, total)
     return scale.denormalize(acc[:h, :w] / wsum[:h, :w])
 
 
@@ -153,16 +155,8 @@ def iter_deblur(
                 scale = IntensityScale.from_percentiles(plane, percentiles)
             while True:
                 try:
-                    work = _deblur_plane(model, plane, scale, (oy, ox), tile, dev, margin)
-                    n = 0
-                    try:
-                        while True:
-                            next(work)
-                            n += 1
-                            yield DeblurProgress(done + n, total)
-                    except StopIteration as stop:
-                        out_planes[i] = stop.value
-                    done += n
+                    out_planes[i] = yield from _deblur_plane(model, plane, scale, (oy, ox), tile, dev, done, total)
+                    done += tiles_per_plane
                     break
                 except torch.OutOfMemoryError:
                     if dev.type == "cuda":
