@@ -12,9 +12,8 @@ unity), which is what makes the spatially varying blur preserve flat images.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-__all__ = ["node_coordinates", "tent_weights", "psf_fwhm", "unit_sum"]
+__all__ = ["node_coordinates", "tent_weights", "psf_fwhm", "unit_sum", "clean_psf_tails"]
 
 
 def node_coordinates(length: int, n_cells: int) -> np.ndarray:
@@ -71,29 +70,71 @@ def unit_sum(kernel: np.ndarray) -> np.ndarray:
     return kernel / total
 
 
-def psf_fwhm(psf: np.ndarray, upsample: int = 4) -> float:
-    """Full width at half maximum of a 2D PSF, in pixels.
+def psf_fwhm(psf: np.ndarray, subsample: int = 5) -> float:
+    """Width of a 2D PSF in pixels, as the FWHM of the Gaussian it is equivalent to.
 
-    Defined as the diameter of the disc whose area equals the area where the
-    PSF is above half its maximum, measured on a linearly upsampled copy.
-    For a Gaussian this is the usual FWHM; for a defocused (ring-like) PSF it
-    is an effective width.
+    Measured as the diameter of the circle around the PSF's centroid that
+    encloses half of its energy. For a Gaussian this equals the full width at
+    half maximum; unlike a half-maximum threshold it stays meaningful for
+    defocused PSFs (rings, discs with a bright central spot). Each pixel is
+    treated as a uniform square split into ``subsample**2`` parts.
 
     Parameters
     ----------
     psf : (k, k) ndarray
-        The PSF.
-    upsample : int
-        Upsampling factor used to measure the area below one pixel.
+        The PSF; negative values are ignored.
+    subsample : int
+        Sub-pixel sampling used to measure the enclosed energy.
 
     Returns
     -------
     float
-        The FWHM in pixels.
+        The width in pixels (NaN for a PSF with no positive values).
     """
-    fine = ndimage.zoom(np.asarray(psf, dtype=np.float64), upsample, order=1, grid_mode=True, mode="nearest")
-    peak = fine.max()
-    if peak <= 0:
+    weights = np.clip(np.asarray(psf, dtype=np.float64), 0, None)
+    total = weights.sum()
+    if total <= 0:
         return float("nan")
-    area = np.count_nonzero(fine >= 0.5 * peak) / upsample**2
-    return float(2.0 * np.sqrt(area / np.pi))
+    rows, cols = np.indices(weights.shape)
+    cy, cx = (weights * rows).sum() / total, (weights * cols).sum() / total
+    fine = np.repeat(np.repeat(weights, subsample, axis=0), subsample, axis=1).ravel()
+    sub_rows, sub_cols = ((np.arange(n * subsample) + 0.5) / subsample - 0.5 for n in weights.shape)
+    fy, fx = np.meshgrid(sub_rows - cy, sub_cols - cx, indexing="ij")
+    radius = np.hypot(fy, fx).ravel()
+    order = np.argsort(radius)
+    enclosed = np.cumsum(fine[order]) / fine.sum()
+    return float(2.0 * np.interp(0.5, enclosed, radius[order]))
+
+
+def clean_psf_tails(psfs: np.ndarray, noise_floor: float = 2.0) -> np.ndarray:
+    """Remove leftover background and noise from measured PSFs.
+
+    The median of the two outermost rings of each kernel (where a kernel of
+    the right size is close to zero) is subtracted, and values below
+    ``noise_floor`` times the noise measured there (robust standard
+    deviation) are set to zero, which also clips negatives.
+
+    Parameters
+    ----------
+    psfs : (..., k, k) ndarray
+        Measured kernels.
+    noise_floor : float
+        Threshold in units of the border noise.
+
+    Returns
+    -------
+    (..., k, k) ndarray
+        Non-negative kernels (not renormalised). A kernel with nothing above
+        the threshold is only clipped at zero.
+    """
+    ring = np.ones(psfs.shape[-2:], bool)
+    ring[2:-2, 2:-2] = False
+    border = psfs[..., ring]
+    pedestal = np.median(border, axis=-1)
+    noise = 1.4826 * np.median(np.abs(border - pedestal[..., None]), axis=-1)
+    cleaned = psfs - pedestal[..., None, None]
+    cleaned[cleaned < noise_floor * noise[..., None, None]] = 0.0
+    # A kernel lost in its own noise keeps its clipped values rather than vanishing.
+    empty = cleaned.sum(axis=(-2, -1)) <= 0
+    cleaned[empty] = np.clip(psfs[empty], 0, None)
+    return cleaned

@@ -1,0 +1,289 @@
+"""calibrate_from_beads: measure an instrument's PSF field from an image of a bead slide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from .bead_detection import BeadCandidates, detect_beads
+from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
+from .psf_field import PSFField
+
+__all__ = ["calibrate_from_beads"]
+
+#: Pixels around a patch used for the local background and the sub-pixel shift.
+_MARGIN = 3
+#: Effective number of beads (sum of Gaussian weights) wanted at each grid node.
+_BEADS_PER_NODE = 4.0
+#: Beads within one grid spacing of a node below which its cell is "poorly covered".
+_MIN_COVERAGE = 3
+
+
+def calibrate_from_beads(
+    image: np.ndarray,
+    *,
+    psf_size: int | None = None,
+    bead_size_px: float = 1.0,
+    grid: tuple[int, int] = (8, 8),
+    min_snr: float = 10.0,
+    saturation: float | None = None,
+    min_separation: float | None = None,
+    report: Callable[[str], None] | None = None,
+) -> PSFField:
+    """Measure a PSF field from an image of sub-resolution beads.
+
+    Beads are detected at several scales (:func:`.bead_detection.detect_beads`),
+    then rejected when saturated, closer than ``min_separation`` to another
+    detection, too close to the image edge for a full patch, or fainter
+    than ``min_snr``. Each kept bead gives a ``k x k`` patch: local background
+    (median of a ring around the patch) removed, re-centred on the bead's
+    centroid with a cubic-spline sub-pixel shift, normalised to unit sum.
+    The PSF at each grid node is the average of the bead patches weighted by
+    ``exp(-d**2 / (2 s**2)) * min(snr, 50)**2``, where ``d`` is the distance to
+    the node and ``s`` starts at half the grid spacing and grows until the
+    weights add up to about four beads (so empty corners are extrapolated
+    from the nearest beads). Beads whose patch disagrees with the resulting
+    field (doublets, debris) are dropped and the average is recomputed.
+
+    Parameters
+    ----------
+    image : (H, W) array_like
+        Bead-slide image (raw camera values; any real dtype).
+    psf_size : int, optional
+        Odd patch size. By default 2.5 times the 80th percentile of the
+        widths (:func:`.psf_fwhm`) of bright, isolated beads, at least 7 and
+        at most half the image size.
+    bead_size_px : float
+        Bead diameter in pixels. Sets the finest detection scale; beads
+        larger than about one pixel broaden the measured PSF (not corrected).
+    grid : (gy, gx)
+        Grid of the returned field.
+    min_snr : float
+        Smallest accepted bead significance (see :class:`.BeadCandidates`).
+    saturation : float, optional
+        Pixel value at or above which a bead counts as saturated. By default
+        the maximum of an integer dtype, or, for float images, the image
+        maximum when several pixels share it (a clipped plateau).
+    min_separation : float, optional
+        Smallest distance to the nearest other detection, in pixels
+        (default ``psf_size``).
+    report : callable, optional
+        Called with progress messages.
+
+    Returns
+    -------
+    PSFField
+        ``kind="beads"``. ``metadata`` holds ``n_detected``, ``n_used``,
+        ``rejected`` (counts by reason), ``beads`` (used ``(y, x)`` positions),
+        ``coverage`` (beads within one grid spacing of each node),
+        ``poorly_covered_cells`` and the settings used.
+
+    Raises
+    ------
+    ValueError
+        For an image that is not 2D, with no beads, with only saturated beads,
+        or with no usable bead left.
+    """
+    say = report or (lambda message: None)
+    raw = np.asarray(image)
+    if raw.ndim != 2:
+        raise ValueError(f"a 2D image is required for bead calibration; got an array of shape {raw.shape}")
+    if not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
+        raise ValueError(f"the bead image must hold real numbers; got dtype {raw.dtype}")
+    data = raw.astype(np.float64)
+    if not np.all(np.isfinite(data)):
+        raise ValueError("the bead image contains NaN or infinite values")
+    level = _saturation_level(raw, saturation)
+    if len(grid) != 2 or min(grid) < 1:
+        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
+    grid = (int(grid[0]), int(grid[1]))
+
+    say("detecting beads")
+    found = detect_beads(data, bead_size_px=bead_size_px)
+    if len(found) == 0:
+        raise ValueError("no beads found in the image: nothing stands out of the background noise")
+    saturated = found.peak_values >= level if level is not None else np.zeros(len(found), bool)
+    if saturated.all():
+        raise ValueError(
+            f"all {len(found)} beads found are saturated (pixel values at or above {level:g}); "
+            "image the slide with a shorter exposure or less light"
+        )
+    k = _choose_psf_size(psf_size, found, ~saturated & (found.snr >= min_snr), data)
+    separation = float(min_separation) if min_separation is not None else float(k)
+    say(f"{len(found)} beads detected; PSF size {k} px, minimum separation {separation:g} px")
+
+    reasons = _rejection_reasons(found, saturated, k, separation, min_snr, data.shape)
+    keep = np.flatnonzero(reasons == "")
+    patches, kept = [], []
+    for index in keep:
+        patch = _extract_patch(data, found.centres[index], k)
+        if patch is None:
+            reasons[index] = "faint"
+        else:
+            patches.append(patch)
+            kept.append(index)
+    if not kept:
+        counts = {r: int(np.sum(reasons == r)) for r in np.unique(reasons)}
+        raise ValueError(f"no usable beads among the {len(found)} found (rejected: {counts})")
+    patches = np.array(patches)
+    kept = np.array(kept)
+    positions = found.centres[kept]
+    weights = np.minimum(found.snr[kept], 50.0) ** 2
+
+    psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
+    consistent = _consistent_beads(patches, positions, psfs, data.shape)
+    if not consistent.all() and consistent.sum() >= 1:
+        reasons[kept[~consistent]] = "inconsistent"
+        say(f"dropping {int((~consistent).sum())} beads whose shape disagrees with their neighbours")
+        patches, positions, weights = patches[consistent], positions[consistent], weights[consistent]
+        psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
+    psfs = clean_psf_tails(psfs)
+
+    rejected = {r: int(np.sum(reasons == r)) for r in ("saturated", "edge", "overlapping", "faint", "inconsistent")}
+    poorly = [[int(i), int(j)] for i, j in zip(*np.nonzero(coverage < _MIN_COVERAGE))]
+    say(f"{len(positions)} beads used; {len(poorly)} of {coverage.size} grid cells poorly covered")
+    metadata = {
+        "n_detected": len(found),
+        "n_used": len(positions),
+        "rejected": rejected,
+        "beads": positions.tolist(),
+        "coverage": coverage.tolist(),
+        "poorly_covered_cells": poorly,
+        "reach_px": reach.tolist(),
+        "psf_size": k,
+        "min_separation": separation,
+        "min_snr": float(min_snr),
+        "bead_size_px": float(bead_size_px),
+        "saturation_level": level,
+        "noise_sigma": found.noise_sigma,
+    }
+    return PSFField(psfs, data.shape, kind="beads", metadata=metadata)
+
+
+def _saturation_level(raw: np.ndarray, saturation: float | None) -> float | None:
+    if saturation is not None:
+        return float(saturation)
+    if np.issubdtype(raw.dtype, np.integer):
+        return float(np.iinfo(raw.dtype).max)
+    top = raw.max()
+    return float(top) if np.count_nonzero(raw == top) > 1 else None
+
+
+def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np.ndarray) -> int:
+    """The given size, checked, or 2.5 times the 80th-percentile width of isolated beads."""
+    shape = data.shape
+    if psf_size is not None:
+        psf_size = int(psf_size)
+        if psf_size < 1 or psf_size % 2 == 0:
+            raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
+        if psf_size + 2 * _MARGIN >= min(shape):
+            raise ValueError(f"image of shape {tuple(shape)} is too small for PSF patches of size {psf_size}")
+        return psf_size
+    cap = min(shape) // 2
+    cap = max(cap - 1 + cap % 2, 3)
+    tree = cKDTree(found.centres)
+    widths = []
+    for index in np.flatnonzero(good if good.any() else np.ones(len(found), bool)):
+        trial = int(np.clip(2 * np.ceil(0.75 * found.diameters[index] + 2) + 1, 7, cap))
+        isolated = len(tree.query_ball_point(found.centres[index], 0.75 * trial)) == 1
+        if isolated and _fits(found.centres[index], trial, shape):
+            patch = _extract_patch(data, found.centres[index], trial)
+            if patch is not None:
+                widths.append(psf_fwhm(patch))
+    widths = np.array(widths)[np.isfinite(widths)] if widths else found.diameters / 2
+    size = int(np.ceil(2.5 * np.percentile(widths, 80)))
+    return int(np.clip(size + 1 - size % 2, 7, cap))
+
+
+def _fits(centre: np.ndarray, k: int, shape) -> bool:
+    """Whether a patch of size ``k`` (plus the margin) around ``centre`` lies inside the image."""
+    half = k // 2 + _MARGIN
+    iy, ix = np.round(centre)
+    return half <= iy <= shape[0] - 1 - half and half <= ix <= shape[1] - 1 - half
+
+
+def _rejection_reasons(found: BeadCandidates, saturated, k: int, separation: float, min_snr: float, shape) -> np.ndarray:
+    """One reason per candidate ("" for beads that pass), first failing test wins."""
+    reasons = np.full(len(found), "", dtype=object)
+    clipped = np.array([not _fits(centre, k, shape) for centre in found.centres], dtype=bool)
+    # A neighbour matters when it is at least a quarter as significant as the bead.
+    crowded = np.zeros(len(found), bool)
+    for i, j in cKDTree(found.centres).query_pairs(separation):
+        crowded[i] |= found.snr[j] >= 0.25 * found.snr[i]
+        crowded[j] |= found.snr[i] >= 0.25 * found.snr[j]
+    for reason, hit in (("faint", found.snr < min_snr), ("overlapping", crowded), ("edge", clipped), ("saturated", saturated)):
+        reasons[hit] = reason  # later tests overwrite earlier ones: saturation is reported first
+    return reasons
+
+
+def _extract_patch(data: np.ndarray, centre: np.ndarray, k: int) -> np.ndarray | None:
+    """Background-subtracted, re-centred, unit-sum ``(k, k)`` patch (None without signal)."""
+    half = k // 2 + _MARGIN
+    iy, ix = (int(v) for v in np.round(centre))
+    window = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
+    ring = np.ones(window.shape, bool)
+    ring[2:-2, 2:-2] = False
+    window = window - np.median(window[ring])
+    shifted = ndimage.shift(window, (iy - centre[0], ix - centre[1]), order=3, mode="nearest")
+    patch = shifted[_MARGIN : _MARGIN + k, _MARGIN : _MARGIN + k]
+    flux = patch.sum()
+    return patch / flux if flux > 0 else None
+
+
+def _grid_average(patches, positions, weights, shape, grid):
+    """Node PSFs as distance-weighted bead averages; also the reach and coverage maps."""
+    gy, gx = grid
+    ys, xs = node_coordinates(shape[0], gy), node_coordinates(shape[1], gx)
+    spacing = max(shape[0] / gy, shape[1] / gx)
+    diagonal = float(np.hypot(*shape))
+    psfs = np.empty((gy, gx) + patches.shape[1:])
+    reach = np.empty((gy, gx))
+    coverage = np.empty((gy, gx), dtype=int)
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            distance = np.hypot(positions[:, 0] - y, positions[:, 1] - x)
+            coverage[i, j] = int(np.sum(distance <= spacing))
+            scale = 0.5 * spacing
+            while True:
+                closeness = np.exp(-0.5 * (distance / scale) ** 2)
+                if closeness.sum() >= _BEADS_PER_NODE or scale >= diagonal:
+                    break
+                scale *= 1.5
+            # Far beads can underflow to zero weight: fall back to the nearest one.
+            w = closeness * weights if closeness.sum() > 0 else (distance == distance.min()).astype(float)
+            psfs[i, j] = np.tensordot(_local_linear_weights(positions - (y, x), w, scale), patches, axes=1)
+            reach[i, j] = scale
+    return psfs, reach, coverage
+
+
+def _local_linear_weights(offsets: np.ndarray, weights: np.ndarray, scale: float, ridge: float = 0.1) -> np.ndarray:
+    """Weights that estimate a value at offset 0 by ridge-regularised local linear regression.
+
+    Fitting ``value ~ a + b . offset`` (weighted) and taking ``a`` corrects the
+    bias of a plain weighted mean when the beads lie mostly on one side of a
+    node (field edges and corners). The ridge on ``b`` keeps the fit from
+    extrapolating wildly when the beads barely span a direction.
+    """
+    design = np.column_stack([np.ones(len(offsets)), offsets / scale])
+    normal = design.T @ (weights[:, None] * design)
+    normal += ridge * weights.sum() * np.diag([0.0, 1.0, 1.0])
+    coefficients = np.linalg.solve(normal, design.T * weights)  # (3, n)
+    return coefficients[0]
+
+
+def _consistent_beads(patches, positions, psfs, shape) -> np.ndarray:
+    """True for beads whose patch correlates with the field's PSF at their position about as well as most do."""
+    if len(patches) < 5:
+        return np.ones(len(patches), bool)
+    model = PSFField(np.clip(psfs, 0, None) + 1e-12, shape)
+    predicted = np.array([model.psf_at(y, x) for y, x in positions]).reshape(len(patches), -1)
+    measured = patches.reshape(len(patches), -1)
+    predicted = predicted - predicted.mean(axis=1, keepdims=True)
+    measured = measured - measured.mean(axis=1, keepdims=True)
+    corr = (predicted * measured).sum(1) / np.sqrt((predicted**2).sum(1) * (measured**2).sum(1) + 1e-30)
+    spread = max(1.4826 * np.median(np.abs(corr - np.median(corr))), 0.02)
+    # Noisy faint beads scatter below the median too; only clear outliers go.
+    return corr >= min(np.median(corr) - 4 * spread, 0.6)

@@ -1,0 +1,208 @@
+"""calibrate_from_pair: measure a PSF field from a known sharp pattern and the instrument's image of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
+from .psf_field import PSFField
+from .registration import MIN_REGISTRATION_SCORE, register_pattern, taper_window
+
+__all__ = ["calibrate_from_pair"]
+
+def _as_image(array, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"the {name} image must be 2D; got an array of shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"the {name} image must hold real numbers; got dtype {array.dtype}")
+    image = array.astype(np.float64)
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"the {name} image contains NaN or infinite values")
+    if min(image.shape) < 32:
+        raise ValueError(f"the {name} image of shape {image.shape} is too small (at least 32 x 32 needed)")
+    if image.std() == 0:
+        raise ValueError(f"the {name} image is constant: there is nothing to register or measure")
+    return image
+
+
+def calibrate_from_pair(
+    sharp: np.ndarray,
+    blurred: np.ndarray,
+    *,
+    psf_size: int | None = None,
+    grid: tuple[int, int] = (4, 4),
+    regularization: float = 1e-2,
+    allow_scale: bool = True,
+    report: Callable[[str], None] | None = None,
+) -> PSFField:
+    """Measure a PSF field from a sharp pattern and the instrument's blurred image of it.
+
+    The pattern is registered to the blurred image (which defines the field):
+    a scale (if ``allow_scale``) and a sub-pixel shift, see
+    :func:`.registration.register_pattern`. Intensities are matched by a
+    least-squares gain and offset on low-pass filtered copies. Then, for each
+    grid node, a window around it (one cell wide, at least three PSF sizes,
+    moved inside the field at the edges, Tukey-apodised) gives the local PSF
+    by Tikhonov-regularised division in Fourier space::
+
+        H = conj(S) B / (|S|**2 + regularization * mean(|S|**2))
+
+    cropped to ``psf_size``, with its residual background and noise floor
+    removed, negatives clipped and unit sum.
+
+    Parameters
+    ----------
+    sharp : (h, w) array_like
+        The known pattern (e.g. the image sent to a display, a printed target).
+    blurred : (H, W) array_like
+        The instrument's image of it; its shape is the field shape.
+    psf_size : int, optional
+        Odd kernel size. By default four times the largest node PSF width
+        (:func:`.psf_fwhm`) measured with a probe kernel of half a grid cell
+        (grown while the PSFs do not fit).
+    grid : (gy, gx)
+        Grid of the returned field.
+    regularization : float
+        Tikhonov weight relative to the mean power of the pattern.
+    allow_scale : bool
+        Also estimate a magnification difference (0.85 to 1.18).
+    report : callable, optional
+        Called with progress messages.
+
+    Returns
+    -------
+    PSFField
+        ``kind="pair"``; ``metadata`` holds the registration (scale, shift,
+        score), the gain and offset, and each node's relative residual.
+
+    Raises
+    ------
+    ValueError
+        If an image is unusable or the pair cannot be registered.
+    """
+    say = report or (lambda message: None)
+    sharp_image = _as_image(sharp, "sharp")
+    blurred_image = _as_image(blurred, "blurred")
+    if regularization <= 0:
+        raise ValueError(f"regularization must be positive; got {regularization}")
+    H, W = blurred_image.shape
+    gy, gx = (int(g) for g in grid)
+    if min(gy, gx) < 1:
+        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
+
+    registration = register_pattern(sharp_image, blurred_image, allow_scale=allow_scale, report=say)
+    if registration.score < MIN_REGISTRATION_SCORE:
+        raise ValueError(
+            "could not register the blurred image to the sharp pattern "
+            f"(low-pass correlation {registration.score:.2f} after alignment, {MIN_REGISTRATION_SCORE} needed): "
+            "check that both images show the same pattern, with no rotation and a magnification within 0.85-1.18"
+        )
+    aligned = registration.aligned
+    gain, offset = _match_intensity(aligned, blurred_image, registration.valid)
+    target = (blurred_image - offset) / gain
+    say(f"intensity match: blurred = {gain:.4g} x sharp + {offset:.4g}")
+
+    largest = max(min(H, W) // 4 - 1 + (min(H, W) // 4) % 2, 3)
+    if psf_size is not None:
+        psf_size = int(psf_size)
+        if psf_size < 1 or psf_size % 2 == 0:
+            raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
+        if psf_size > largest:
+            raise ValueError(f"field of shape {(H, W)} is too small for a PSF size of {psf_size} (at most {largest})")
+    else:
+        psf_size = _default_psf_size(aligned, target, (gy, gx), regularization, largest)
+    psfs, residuals, window_shape = _node_psfs(aligned, target, (gy, gx), psf_size, regularization)
+    say(f"PSF size {psf_size} px; node residuals {np.nanmin(residuals):.3f}-{np.nanmax(residuals):.3f}")
+    metadata = {
+        "registration": {
+            "scale": registration.scale,
+            "shift": registration.shift.tolist(),
+            "score": registration.score,
+        },
+        "gain": gain,
+        "offset": offset,
+        "regularization": float(regularization),
+        "psf_size": int(psf_size),
+        "window_shape": list(window_shape),
+        "relative_residual": residuals.tolist(),
+    }
+    return PSFField(psfs, (H, W), kind="pair", metadata=metadata)
+
+
+def _match_intensity(aligned: np.ndarray, blurred: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``blurred ~ gain * aligned + offset`` on low-pass copies (blur leaves those alike)."""
+    a = ndimage.gaussian_filter(aligned, 4.0)[valid]
+    b = ndimage.gaussian_filter(blurred, 4.0)[valid]
+    gain, offset = np.polyfit(a, b, 1)
+    if not gain > 0:
+        raise ValueError(
+            "could not register the blurred image to the sharp pattern: its intensities do not increase with the pattern's"
+        )
+    return float(gain), float(offset)
+
+
+def _node_psfs(aligned, target, grid, k: int, regularization: float):
+    """Cleaned ``(gy, gx, k, k)`` node PSFs, their relative residuals and the window shape used."""
+    H, W = target.shape
+    gy, gx = grid
+    window_shape = tuple(int(min(n, max(n / g, 3 * k))) for n, g in ((H, gy), (W, gx)))
+    psfs = np.empty((gy, gx, k, k))
+    residuals = np.empty((gy, gx))
+    for i, y in enumerate(node_coordinates(H, gy)):
+        for j, x in enumerate(node_coordinates(W, gx)):
+            window = _window_slices((y, x), window_shape, (H, W))
+            psfs[i, j], residuals[i, j] = _local_psf(aligned[window], target[window], k, regularization)
+    return clean_psf_tails(psfs), residuals, window_shape
+
+
+def _default_psf_size(aligned, target, grid, regularization: float, largest: int) -> int:
+    """Four times the widest node PSF's width, found with growing probe kernels."""
+    H, W = target.shape
+    probe = min(largest, max(15, int(min(H / grid[0], W / grid[1]) // 2) | 1))
+    while True:
+        psfs, _, _ = _node_psfs(aligned, target, grid, probe, regularization)
+        widest = np.nanmax([psf_fwhm(p) for p in psfs.reshape(-1, probe, probe)])
+        size = int(np.ceil(4 * widest)) | 1
+        if size <= probe or probe >= largest:
+            return int(np.clip(size, 7, probe))
+        probe = min(largest, 2 * probe + 1)
+
+
+def _window_slices(centre, window_shape, field_shape) -> tuple[slice, slice]:
+    """A window of ``window_shape`` around ``centre``, moved inside the field where needed."""
+    slices = []
+    for c, size, n in zip(centre, window_shape, field_shape):
+        start = int(np.clip(round(c - size / 2), 0, n - size))
+        slices.append(slice(start, start + size))
+    return tuple(slices)
+
+
+def _local_psf(sharp_patch: np.ndarray, blurred_patch: np.ndarray, k: int, regularization: float):
+    """Tikhonov estimate of the kernel taking ``sharp_patch`` to ``blurred_patch``, cropped to ``k``."""
+    taper = taper_window(sharp_patch.shape, 0.5)
+    level = sharp_patch.mean()
+    s = np.fft.rfft2((sharp_patch - level) * taper)
+    b = np.fft.rfft2((blurred_patch - level) * taper)
+    power = np.abs(s) ** 2
+    transfer = np.conj(s) * b / (power + regularization * power.mean())
+    kernel = np.fft.fftshift(np.fft.irfft2(transfer, s=sharp_patch.shape))
+    cy, cx = sharp_patch.shape[0] // 2, sharp_patch.shape[1] // 2
+    half = k // 2
+    cropped = kernel[cy - half : cy + half + 1, cx - half : cx + half + 1]
+    predicted = np.fft.irfft2(s * np.fft.rfft2(np.fft.ifftshift(_embed(cropped, sharp_patch.shape))), s=sharp_patch.shape)
+    observed = (blurred_patch - level) * taper
+    residual = float(np.linalg.norm(observed - predicted) / (np.linalg.norm(observed) + 1e-30))
+    return cropped, residual
+
+
+def _embed(kernel: np.ndarray, shape) -> np.ndarray:
+    """``kernel`` centred in a zero array of ``shape`` (centre at ``shape // 2``)."""
+    out = np.zeros(shape)
+    half = kernel.shape[0] // 2
+    cy, cx = shape[0] // 2, shape[1] // 2
+    out[cy - half : cy + half + 1, cx - half : cx + half + 1] = kernel
+    return out
