@@ -7,6 +7,7 @@ The package is a Qt-free core (torch + NumPy); the napari widgets live in
 from .inference import deblur
 from .model_io import load_model, save_model
 from .models import CGUNet, CoordConvUNet, CoordGate, UNet
+from .psf import PSFField, calibrate_from_beads, calibrate_from_pair, render_bead_target, simulate_lens
 
 __version__ = "0.1.0"
 
@@ -18,4 +19,9 @@ __all__ = [
     "deblur",
     "save_model",
     "load_model",
+    "PSFField",
+    "simulate_lens",
+    "render_bead_target",
+    "calibrate_from_beads",
+    "calibrate_from_pair",
 ]
