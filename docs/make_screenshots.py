@@ -1,0 +1,157 @@
+"""Make the user guide's screenshots by running the whole flow in napari.
+
+Opens napari, loads the sample data, calibrates from the bead slide, trains a
+small CG U-Net, deblurs the blurred specimen, shows a gate map and probes a
+local kernel, saving a screenshot of the window and of each widget to
+``docs/images/``. On a machine without a display, run it under Xvfb::
+
+    xvfb-run -a .venv/bin/python docs/make_screenshots.py
+
+It takes a few minutes on a laptop CPU (most of it training).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import napari
+import numpy as np
+import torch
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QApplication
+
+from napari_coordgate._napari.state import state_for
+
+IMAGES = Path(__file__).resolve().parent / "images"
+PLUGIN = "napari-coordgate"
+TRAINING_STEPS = 300
+DOCK_WIDTH = 470
+
+
+def wait_until(condition, timeout: float = 900.0) -> None:
+    """Let napari work (worker threads, redraws) until ``condition()`` holds."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the flow did not finish in time")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Process events for a while, so that canvases and plots are redrawn."""
+    end = time.monotonic() + seconds
+    wait_until(lambda: time.monotonic() > end)
+
+
+def dismiss_notifications() -> None:
+    """Close notification pop-ups (e.g. napari's PyQt5 deprecation notice)."""
+    for widget in QApplication.allWidgets():
+        if type(widget).__name__ == "NapariQtNotification":
+            widget.close()
+
+
+def save_window(viewer: napari.Viewer, name: str) -> None:
+    settle()
+    dismiss_notifications()
+    settle(0.5)
+    viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False)
+    print(f"saved {name}.png")
+
+
+def save_widget(widget, name: str) -> None:
+    settle()
+    widget.grab().save(str(IMAGES / f"{name}.png"))
+    print(f"saved {name}.png")
+
+
+def open_dock(viewer: napari.Viewer, name: str):
+    dock, widget = viewer.window.add_plugin_dock_widget(plugin_name=PLUGIN, widget_name=name, tabify=True)
+    dock.parentWidget().resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+    return dock, widget
+
+
+def main() -> None:
+    IMAGES.mkdir(exist_ok=True)
+    torch.manual_seed(0)  # the same model, and the same screenshots, every time
+    viewer = napari.Viewer(title="napari-coordgate")
+    viewer.window.resize(1600, 1050)
+    state = state_for(viewer)
+
+    # 1. calibration from the sample bead slide
+    beads = viewer.open_sample(PLUGIN, "beads")[0]
+    dock, calibration = open_dock(viewer, "Calibration")
+    calibration._kind.value = "beads"
+    calibration._bead_image.value = beads
+    calibration._run_button.clicked.emit()
+    wait_until(lambda: state.psf_field is not None and calibration._worker is None)
+    viewer.layers["PSF field"].opacity = 0.8
+    dock.raise_()
+    viewer.reset_view()
+    save_window(viewer, "calibration-window")
+    save_widget(calibration, "calibration-widget")
+
+    # 2. fine-tuning a CG U-Net on the calibration
+    for layer in list(viewer.layers):
+        layer.visible = False
+    dock, finetune = open_dock(viewer, "Fine-tune")
+    finetune._depth.value, finetune._width.value = 3, 16
+    finetune._batch.value, finetune._patch.value = 8, 64
+    finetune._length.value = TRAINING_STEPS
+    finetune._start_button.clicked.emit()
+    wait_until(lambda: finetune._worker is None)
+    dock.raise_()
+    viewer.reset_view()
+    save_window(viewer, "finetune-window")
+    save_widget(finetune, "finetune-widget")
+
+    # 3. deblurring the blurred specimen, next to the truth
+    viewer.layers.remove("validation preview (deblurred)")
+    blurred = viewer.open_sample(PLUGIN, "blurred_specimen")[0]
+    truth = viewer.open_sample(PLUGIN, "ground_truth")[0]
+    dock, deblur = open_dock(viewer, "Deblur")
+    deblur._image.value = blurred
+    deblur._run_button.clicked.emit()
+    wait_until(lambda: deblur._worker is None and "blurred specimen deblurred" in viewer.layers)
+    result = viewer.layers["blurred specimen deblurred"]
+    for layer in viewer.layers:
+        layer.visible = layer in (blurred, result, truth)
+    viewer.layers.move(viewer.layers.index(result), viewer.layers.index(truth))  # blurred, deblurred, truth
+    limits = np.percentile(truth.data, (0.5, 99.8))
+    for layer in (blurred, result, truth):
+        layer.contrast_limits = tuple(limits)
+    grid = viewer.canvas.grid
+    grid.enabled, grid.shape = True, (1, 3)
+    visible = [layer for layer in viewer.layers if layer.visible]
+    columns = {layer.name: grid.position(visible.index(layer), visible)[1] for layer in visible}
+    print("grid columns:", columns)  # the user guide's caption names them in this order
+    assert columns == {"blurred specimen": 0, "blurred specimen deblurred": 1, "ground truth": 2}, columns
+    dock.raise_()
+    viewer.reset_view()
+    save_window(viewer, "deblur-window")
+    save_widget(deblur, "deblur-widget")
+    grid.enabled = False
+
+    # 4. the gate map of the first encoder level, and a local kernel in the corner
+    dock, gates = open_dock(viewer, "Gate map")
+    gates._image.value = blurred
+    gates._block.value = "down0"
+    gates._show_button.clicked.emit()
+    wait_until(lambda: "gate map down0 (level 0)" in viewer.layers)
+    for layer in viewer.layers:
+        layer.visible = layer.name == "gate map down0 (level 0)"
+    viewer.dims.set_current_step(0, 3)
+    gates._probe_button.clicked.emit()
+    viewer.layers["kernel probe"].add([30, 30])
+    wait_until(lambda: gates.last_kernels is not None)
+    dock.raise_()
+    viewer.reset_view()
+    save_window(viewer, "gate-map-window")
+    save_widget(gates, "gate-map-widget")
+
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()

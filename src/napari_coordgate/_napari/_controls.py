@@ -1,0 +1,86 @@
+"""Small controls shared by the dock widgets: layer choosers, a status line, file dialogs."""
+
+from __future__ import annotations
+
+import html
+
+import napari.layers
+from magicgui.widgets import ComboBox, Label, PushButton
+from napari.utils.notifications import notification_manager, show_error
+from qtpy.QtWidgets import QFileDialog, QLabel, QWidget
+
+__all__ = ["layer_combo", "info_label", "StatusLine", "ask_open_path", "ask_save_path", "button", "report_error"]
+
+#: What the core raises for bad input or resources (with a message meant for
+#: the user); anything else is a bug and is shown with its traceback.
+USER_ERRORS = (ValueError, TypeError, MemoryError, OSError, RuntimeError)
+
+_COLOURS = {"info": None, "busy": "#8ab4f8", "ok": "#7dcea0", "warning": "#f0b429", "error": "#ff6b6b"}
+
+
+def layer_combo(viewer, label: str, layer_type=napari.layers.Image, *, nullable: bool = False) -> ComboBox:
+    """A drop-down of the viewer's layers of ``layer_type``.
+
+    Its choices are read from the viewer whenever ``reset_choices()`` is
+    called, which napari does when layers are added, removed, moved or renamed
+    (for any dock widget that has a ``reset_choices`` method).
+    """
+
+    def choices(_widget):
+        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, layer_type)]
+
+    return ComboBox(label=label, choices=choices, nullable=nullable)
+
+
+def info_label(label: str) -> Label:
+    """A read-only line of information that wraps instead of widening the dock."""
+    widget = Label(label=label)
+    widget.native.setWordWrap(True)
+    return widget
+
+
+def button(text: str, tooltip: str = "") -> PushButton:
+    """A push button with a tooltip."""
+    return PushButton(text=text, tooltip=tooltip or None)
+
+
+class StatusLine(QLabel):
+    """A word-wrapped status message, coloured by its level."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.level = "info"
+
+    def show_message(self, text: str, level: str = "info") -> None:
+        """Show ``text``; ``level`` is one of info, busy, ok, warning, error."""
+        self.level = level
+        colour = _COLOURS[level]
+        escaped = html.escape(text).replace("\n", "<br>")
+        self.setText(escaped if colour is None else f'<span style="color:{colour}">{escaped}</span>')
+
+
+def report_error(context: str, err: BaseException, status: StatusLine) -> None:
+    """Show a worker's exception as a napari error notification and in ``status``.
+
+    Connected to ``worker.errored`` of workers made with
+    ``thread_worker(ignore_errors=True)``, so that errors are shown once, here,
+    instead of being re-raised in the GUI thread.
+    """
+    status.show_message(f"{context} failed: {err}", "error")
+    if isinstance(err, USER_ERRORS):
+        show_error(f"{context}: {err}")
+    else:  # a bug: keep the traceback reachable from the notification
+        notification_manager.receive_error(type(err), err, err.__traceback__)
+
+
+def ask_save_path(parent: QWidget, caption: str, file_filter: str) -> str:
+    """Ask where to save a file; "" if the user cancels."""
+    path, _ = QFileDialog.getSaveFileName(parent, caption, "", file_filter)
+    return path
+
+
+def ask_open_path(parent: QWidget, caption: str, file_filter: str) -> str:
+    """Ask which file to open; "" if the user cancels."""
+    path, _ = QFileDialog.getOpenFileName(parent, caption, "", file_filter)
+    return path

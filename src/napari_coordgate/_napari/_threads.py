@@ -1,0 +1,57 @@
+"""Running torch work in worker threads without freezing or tangling the GUI."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import torch
+
+__all__ = ["leave_a_core_for_the_gui", "until_cancelled", "MODEL_LOCK"]
+
+_Y = TypeVar("_Y")
+_R = TypeVar("_R")
+
+#: Held by every job that runs the shared current model (deblurring, previews,
+#: kernel probes): a model switches modes and caches gates as it runs, so two
+#: threads must not run the same model at once. Training works on its own copy.
+MODEL_LOCK = threading.Lock()
+
+
+@contextmanager
+def leave_a_core_for_the_gui() -> Iterator[None]:
+    """Let torch use every CPU core but one while in this block.
+
+    torch's CPU thread count is set per thread (OpenMP), so this affects only
+    the worker thread it runs in; the count is restored on exit because
+    worker threads are pooled and reused.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def until_cancelled(work: Generator[_Y, None, _R], cancel: threading.Event) -> Generator[_Y, None, _R | None]:
+    """Run ``work`` until it ends or ``cancel`` is set; return its result, or None.
+
+    Unlike ``worker.quit()``, which leaves the generator suspended until it is
+    garbage collected, this closes ``work`` in the worker thread as soon as
+    cancellation is seen, so its clean-up (``finally`` blocks: releasing
+    locks, restoring the best weights) has run before the worker finishes.
+    """
+    try:
+        while not cancel.is_set():
+            try:
+                item = next(work)
+            except StopIteration as stop:
+                return stop.value
+            yield item
+        return None
+    finally:
+        work.close()

@@ -1,0 +1,252 @@
+"""The Fine-tune dock widget: train a model for the current calibration, live."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import napari
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ..data.training_set import TrainingSet, make_training_set
+from ..model_io import save_model
+from ..models.unet import MODEL_CLASSES, UNet
+from ..training import TrainingProgress, train
+from ._controls import StatusLine, ask_open_path, ask_save_path, button, info_label, layer_combo, report_error
+from ._layers import show_image
+from ._model_files import load_current_model
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
+from .device_picker import DevicePicker
+from .state import state_for
+from .training_monitor import TrainingMonitor
+
+__all__ = ["FineTuneWidget"]
+
+STEPS_PER_EPOCH = 100
+ARCHITECTURES = [("CG U-Net", "CGUNet"), ("U-Net (baseline)", "UNet"), ("CoordConv U-Net (baseline)", "CoordConvUNet")]
+PREVIEW = "validation preview (deblurred)"
+
+
+@thread_worker(ignore_errors=True)
+def training_job(model, copy_model: bool, psf_field, training_set, data_options: dict, train_options: dict,
+                 cancel: threading.Event):
+    """Train ``model`` (or a copy of it) in a worker; make the training set first unless given.
+
+    Yields, in order: the model being trained, status strings, the new
+    TrainingSet, then TrainingProgress records. Returns the TrainingResult,
+    or None when stopped (the model then holds its best weights).
+    """
+    with leave_a_core_for_the_gui():
+        if copy_model:  # the current model: other widgets may be running it
+            with MODEL_LOCK:
+                model = copy.deepcopy(model)
+        yield model
+        if training_set is None:
+            yield "Making the training set…"
+            training_set = make_training_set(psf_field, **data_options)
+            yield training_set
+        return (yield from until_cancelled(train(model, training_set, **train_options), cancel))
+
+
+class FineTuneWidget(QWidget):
+    """Train a CG U-Net (or a baseline) on the current calibration.
+
+    Training runs in a worker thread; every step updates the progress bars,
+    the speed and time-left read-outs and the live plot, and each validation
+    updates the "validation preview (deblurred)" layer. *Stop* ends training
+    at the next step, keeping the best weights seen. The trained model
+    becomes the current model of every widget.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self._state = state_for(viewer)
+        self._worker = None
+        self._cancel = threading.Event()
+        self._model_in_training = None
+        self._last_record: TrainingProgress | None = None
+
+        self._calibration = info_label("calibration")
+        self._arch = ComboBox(label="model", choices=ARCHITECTURES, value="CGUNet")
+        self._depth = SpinBox(label="depth", value=3, min=1, max=6, tooltip="U-Net levels (poolings + 1)")
+        self._width = SpinBox(label="width", value=16, min=2, max=128, tooltip="Channels at full resolution")
+        self._start_from = ComboBox(label="start from", choices=[("scratch", "scratch"), ("current model", "current")])
+        self._length = SpinBox(label="length", value=500, min=1, max=10**6)
+        self._unit = ComboBox(label="in", choices=["steps", "epochs"], value="steps",
+                              tooltip=f"An epoch is {STEPS_PER_EPOCH} steps (patches are drawn endlessly)")
+        self._batch = SpinBox(label="batch size", value=8, min=1, max=512)
+        self._patch = SpinBox(label="patch size", value=64, min=16, max=1024, step=16)
+        self._lr = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=1.0, step=1e-4)
+        self._noise = layer_combo(viewer, "noise from", nullable=True)
+        self._noise.tooltip = "Estimate the camera noise from this raw image (none: a typical camera)"
+        self._device = DevicePicker(self._state)
+        self._start_button = button("Start", "Train in the background")
+        self._stop_button = button("Stop", "Stop at the next step, keeping the best model")
+        self._stop_button.enabled = False
+        self._save_button = button("Save model…")
+        self._load_button = button("Load model…")
+        self._form = Container(widgets=[
+            self._calibration, self._arch, self._depth, self._width, self._start_from, self._length, self._unit,
+            self._batch, self._patch, self._lr, self._noise, *self._device.widgets,
+        ])
+        self._run_row = Container(widgets=[self._start_button, self._stop_button], layout="horizontal", labels=False)
+        self._file_row = Container(widgets=[self._save_button, self._load_button], layout="horizontal", labels=False)
+        self.monitor = TrainingMonitor()
+        self._status = StatusLine()
+        layout = QVBoxLayout(self)
+        for part in (self._form.native, self._run_row.native, self.monitor, self._status, self._file_row.native):
+            layout.addWidget(part)
+        layout.addStretch(1)
+
+        self._start_button.clicked.connect(self._start)
+        self._stop_button.clicked.connect(self._stop)
+        self._save_button.clicked.connect(self._ask_save)
+        self._load_button.clicked.connect(self._ask_load)
+        self._start_from.changed.connect(self._on_start_from)
+        self._state.events.psf_field.connect(self._on_psf_field)
+        self._on_psf_field(self._state.psf_field)
+
+    def reset_choices(self, *_) -> None:
+        """Refresh the layer list (napari calls this when layers change)."""
+        self._form.reset_choices()
+
+    def _on_psf_field(self, field) -> None:
+        if field is None:
+            self._calibration.value = "none yet: use the Calibration widget"
+        else:
+            self._calibration.value = f"{field.kind}, field {field.field_shape[0]}x{field.field_shape[1]}"
+
+    def _on_start_from(self, start: str) -> None:
+        for control in (self._arch, self._depth, self._width):
+            control.enabled = start == "scratch"
+
+    # -- starting -------------------------------------------------------------------------
+    def _new_model(self, field_shape):
+        """The model to start from: a new one, or the current model (which the
+        worker copies, so that other widgets can keep using it meanwhile)."""
+        if self._start_from.value == "current":
+            if self._state.model is None:
+                raise ValueError("there is no current model to start from: train from scratch or load one")
+            return self._state.model
+        cls = MODEL_CLASSES[self._arch.value]
+        if cls.arch == "UNet":
+            return cls(self._depth.value, self._width.value, field_shape=field_shape)
+        return cls(self._depth.value, field_shape, base_channels=self._width.value)
+
+    def _reusable_training_set(self, model, patch_size: int, noise_layer) -> TrainingSet | None:
+        data = self._state.training_set
+        if (data is None or data.psf_field is not self._state.psf_field or data.patch_size != patch_size
+                or tuple(data.percentiles) != tuple(model.percentiles) or noise_layer is not None
+                or data.alignment % model.alignment):
+            return None
+        return data
+
+    def _start(self) -> None:
+        if self._worker is not None:
+            return
+        field = self._state.psf_field
+        if field is None:
+            show_error("Fine-tune: there is no calibration yet; make one in the Calibration widget (or load one)")
+            return
+        try:
+            model = self._new_model(field.field_shape)
+        except ValueError as err:
+            show_error(f"Fine-tune: {err}")
+            return
+        patch, noise_layer = self._patch.value, self._noise.value
+        data_options = dict(patch_size=patch, percentiles=model.percentiles, noise="auto",
+                            calibration_image=None if noise_layer is None else noise_layer.data)
+        in_epochs = self._unit.value == "epochs"
+        train_options = dict(lr=self._lr.value, batch_size=self._batch.value, device=self._state.device,
+                             steps_per_epoch=STEPS_PER_EPOCH, **{self._unit.value: self._length.value})
+        total = self._length.value * (STEPS_PER_EPOCH if in_epochs else 1)
+        self._cancel = threading.Event()
+        worker = training_job(model, model is self._state.model, field,
+                              self._reusable_training_set(model, patch, noise_layer),
+                              data_options, train_options, self._cancel)
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(lambda err: report_error("Fine-tune", err, self._status))
+        worker.finished.connect(self._on_finished)
+        self._worker, self._model_in_training, self._last_record = worker, None, None
+        self.monitor.reset(total, STEPS_PER_EPOCH)
+        self._start_button.enabled, self._stop_button.enabled = False, True
+        self._status.show_message(f"Training {model.arch}({model.depth}) for {total} steps…", "busy")
+        worker.start()
+
+    def _stop(self) -> None:
+        self._cancel.set()
+        self._status.show_message("Stopping after this step; the best model is kept…", "busy")
+
+    # -- while training -------------------------------------------------------------------
+    def _on_yielded(self, item) -> None:
+        """Handle one item from the training job, by type."""
+        if isinstance(item, UNet):
+            self._model_in_training = item
+        elif isinstance(item, str):
+            self._status.show_message(item, "busy")
+        elif isinstance(item, TrainingSet):
+            self._state.training_set = item
+        elif isinstance(item, TrainingProgress):
+            self._last_record = item
+            self.monitor.show_record(item)
+            if item.message:
+                self._status.show_message(item.message, "info")
+            if item.preview is not None:
+                show_image(self._viewer, PREVIEW, item.preview, colormap="gray")
+
+    def _on_returned(self, result) -> None:
+        model, record = self._model_in_training, self._last_record
+        if record is None:  # stopped before the first validation: nothing learned
+            self._status.show_message("Stopped before training began; the current model is unchanged.", "warning")
+            return
+        best = self.monitor.best.text()
+        how = "stopped" if result is None else ("stopped early" if result.stopped_early else "finished")
+        self._state.model_source = f"fine-tuned ({how} at step {record.step})"
+        self._state.model = model
+        self._status.show_message(f"Training {how} at step {record.step}. Best val PSNR {best}.", "ok")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._start_button.enabled, self._stop_button.enabled = True, False
+
+    # -- files ----------------------------------------------------------------------------
+    def _ask_save(self) -> None:
+        if self._state.model is None:
+            show_error("Fine-tune: there is no model to save yet")
+            return
+        path = ask_save_path(self, "Save the model", "Models (*.safetensors)")
+        if path:
+            self.save_model(path)
+
+    def save_model(self, path: str) -> Path:
+        """Save the current model (adds ``.safetensors`` if missing), with its
+        calibration summary as metadata."""
+        path = Path(path)
+        path = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
+        field = self._state.psf_field
+        metadata = {"source": self._state.model_source}
+        if field is not None and tuple(field.field_shape) == tuple(self._state.model.field_shape or ()):
+            metadata["psf_field"] = field.summary()
+        try:
+            save_model(self._state.model, path, **metadata)
+        except (OSError, TypeError) as err:
+            show_error(f"Fine-tune: cannot save the model: {err}")
+            return path
+        self._status.show_message(f"Saved the model to {path.name}.", "ok")
+        return path
+
+    def _ask_load(self) -> None:
+        path = ask_open_path(self, "Load a model", "Models (*.safetensors)")
+        if path:
+            self.load_model(path)
+
+    def load_model(self, path: str) -> None:
+        """Load a model file and make it the current model of every widget
+        (choose "start from: current model" to fine-tune it)."""
+        load_current_model(self._state, path, "Fine-tune", self._status)

@@ -1,0 +1,71 @@
+"""Showing local kernels: a side-by-side canvas, and a colormap for kernels drawn over the data."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.utils.colormaps import Colormap
+
+__all__ = ["KernelView", "SIGNED_KERNEL", "kernel_limit"]
+
+_TEXT = "#d0d3d8"
+_BACKGROUND = "#262930"
+
+#: Blue for negative, red for positive, and transparent at 0 (the middle of
+#: symmetric contrast limits), so that a kernel drawn over the data hides
+#: only where it acts.
+SIGNED_KERNEL = Colormap(
+    colors=[[0.15, 0.45, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0], [1.0, 0.25, 0.15, 1.0]],
+    controls=[0.0, 0.5, 1.0],
+    name="coordgate signed kernel",
+)
+
+
+def kernel_limit(kernel: np.ndarray) -> float:
+    """A symmetric colour limit for a signed kernel.
+
+    A deblurring network's response is a strong centre (the point passes
+    through) with weak side lobes (the sharpening); scaling to the maximum
+    would hide the lobes, so the 99th percentile of ``|kernel|`` is used.
+    """
+    magnitude = np.abs(kernel)
+    limit = float(np.percentile(magnitude, 99))
+    return limit if limit > 0 else float(magnitude.max()) or 1.0
+
+
+class KernelView(FigureCanvasQTAgg):
+    """Two panels at the same pixel scale: the PSF field's kernel at a point
+    (what the lens does) and the network's local response there (what the
+    network does about it)."""
+
+    def __init__(self) -> None:
+        figure = Figure(figsize=(4.0, 2.1), dpi=80, facecolor=_BACKGROUND)
+        figure.subplots_adjust(left=0.02, right=0.98, top=0.82, bottom=0.02, wspace=0.08)
+        super().__init__(figure)
+        self.psf_axes, self.kernel_axes = figure.subplots(1, 2)
+        self.show(None, None, "")
+
+    def show(self, psf: np.ndarray | None, kernel: np.ndarray | None, where: str) -> None:
+        """Draw both kernels (either may be None: "not available")."""
+        radius = max([k.shape[0] // 2 for k in (psf, kernel) if k is not None], default=0)
+        for axes, image, title in (
+            (self.psf_axes, psf, "PSF (calibration)"),
+            (self.kernel_axes, kernel, "network response"),
+        ):
+            axes.clear()
+            axes.set_axis_off()
+            axes.set_title(f"{title}\n{where}" if where else title, color=_TEXT, fontsize=8)
+            if image is None:
+                axes.text(0.5, 0.5, "n/a", color=_TEXT, ha="center", va="center", transform=axes.transAxes)
+                continue
+            r = image.shape[0] // 2
+            extent = (-r - 0.5, r + 0.5, r + 0.5, -r - 0.5)
+            if image is kernel:  # signed: blue below 0, red above
+                limit = kernel_limit(image)
+                axes.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest", extent=extent)
+            else:
+                axes.imshow(image, cmap="magma", interpolation="nearest", extent=extent)
+            axes.set_xlim(-radius - 0.5, radius + 0.5)
+            axes.set_ylim(radius + 0.5, -radius - 0.5)
+        self.draw_idle()

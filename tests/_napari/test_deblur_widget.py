@@ -1,0 +1,107 @@
+"""The Deblur widget, driven through its controls."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from napari_coordgate import deblur
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def widget(open_widget, calibrated):
+    return open_widget("Deblur")
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+
+
+def test_deblurs_a_stack_into_a_new_layer(qtbot, viewer, widget, calibrated, click, rng):
+    data = rng.integers(0, 4000, size=(3, 40, 48), dtype=np.uint16)
+    original = data.copy()
+    source = viewer.add_image(data, name="stack", scale=(2.0, 0.5, 0.5), translate=(0, 10, 20), metadata={"k": 1})
+    widget._image.value = source
+    widget._offset_y.value, widget._offset_x.value = 8, 12
+    click(widget._run_button)
+    wait_idle(qtbot, widget)
+
+    result = viewer.layers["stack deblurred"]
+    assert result.data.shape == (3, 40, 48) and result.data.dtype == np.float32
+    assert_array_equal(result.scale, source.scale)
+    assert_array_equal(result.translate, source.translate)
+    assert result.metadata == {"k": 1}
+    # the offset reached the core: same numbers as deblurring the ROI directly
+    assert_allclose(result.data, deblur(original, calibrated.model, offset=(8, 12), device="cpu"), rtol=1e-5, atol=1e-3)
+    # the source layer is untouched
+    assert source.data is data
+    assert_array_equal(source.data, original)
+    assert widget._progress.value() == widget._progress.maximum() == 3
+    assert widget._run_button.enabled and not widget._cancel_button.enabled
+
+
+def test_running_again_replaces_the_result(qtbot, viewer, widget, click, rng):
+    widget._image.value = viewer.add_image(rng.random((32, 32)), name="img")
+    for _ in range(2):
+        click(widget._run_button)
+        wait_idle(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["img", "img deblurred"]
+
+
+def test_cancel_adds_nothing(qtbot, viewer, widget, click, rng):
+    widget._image.value = viewer.add_image(rng.random((400, 64, 64)).astype(np.float32), name="long")
+    click(widget._run_button)
+    click(widget._cancel_button)
+    wait_idle(qtbot, widget)
+    assert "long deblurred" not in viewer.layers
+    assert widget._status.level == "warning" and "Cancelled" in widget._status.text()
+    assert widget._progress.value() < 400
+
+
+@pytest.mark.parametrize(
+    ("make_layer", "expected"),
+    [
+        (lambda v, rng: v.add_image(rng.random((32, 32, 3)), rgb=True, name="rgb"), "RGB"),
+        (lambda v, rng: v.add_image(rng.random((80, 80)), name="big"), "does not fit"),
+        (lambda v, rng: v.add_image(rng.random((16, 16)), name="roi", translate=(0, 0)), "does not fit"),
+    ],
+    ids=["rgb", "larger-than-field", "roi-off-the-field"],
+)
+def test_errors_are_notified_and_nothing_is_added(
+    qtbot, viewer, widget, click, notifications, rng, make_layer, expected
+):
+    widget._image.value = make_layer(viewer, rng)
+    widget._offset_y.value = 60  # only matters for the ROI case: 60 + 16 > 64
+    n_layers = len(viewer.layers)
+    click(widget._run_button)
+    wait_idle(qtbot, widget)
+    qtbot.waitUntil(lambda: any(expected in m for m in notifications.errors), timeout=TIMEOUT)
+    assert len(viewer.layers) == n_layers
+    assert widget._status.level == "error" and expected in widget._status.text()
+
+
+def test_no_model_is_an_error(qtbot, viewer, widget, calibrated, click, notifications, rng):
+    calibrated.model = None
+    widget._image.value = viewer.add_image(rng.random((32, 32)))
+    click(widget._run_button)
+    assert any("no model" in m for m in notifications.errors)
+    assert "none yet" in widget._model.value
+
+
+def test_live_preview_follows_the_dims_slider(qtbot, viewer, widget, calibrated, rng):
+    stack = rng.random((4, 64, 64)).astype(np.float32)
+    widget._image.value = viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 1)
+    widget._live.value = True
+    name = "stack deblurred (preview)"
+    expected = {i: deblur(stack[i], calibrated.model, device="cpu") for i in (1, 3)}
+
+    def shows(i):
+        return name in viewer.layers and np.allclose(viewer.layers[name].data, expected[i], atol=1e-4)
+
+    qtbot.waitUntil(lambda: shows(1), timeout=TIMEOUT)
+    viewer.dims.set_current_step(0, 3)
+    qtbot.waitUntil(lambda: shows(3), timeout=TIMEOUT)
+    assert viewer.layers[name].ndim == 2
+    qtbot.waitUntil(lambda: widget._preview_worker is None, timeout=TIMEOUT)

@@ -1,0 +1,150 @@
+"""The Fine-tune widget: live training in a worker, Stop, the shared model, model files."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from qtpy.QtCore import QTimer
+
+from napari_coordgate import CGUNet
+from napari_coordgate._napari import finetune_widget as finetune_module
+from napari_coordgate.device import available_devices
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def widget(open_widget, state, small_lens):
+    state.psf_field = small_lens
+    w = open_widget("Fine-tune")
+    # small and fast: a 2-level, 4-channel CG U-Net on 32 x 32 patches
+    w._depth.value, w._width.value, w._batch.value, w._patch.value = 2, 4, 2, 32
+    return w
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+
+
+def validation_loss(model, data) -> float:
+    """The loss train() validates with: MSE over the full-field validation images."""
+    with torch.no_grad():
+        x = torch.from_numpy(data.validation.blurred[:, None])
+        pred = model.cpu().eval()(x, (0, 0))[:, 0].numpy()
+    return float(np.mean((pred - data.validation.sharp) ** 2))
+
+
+def test_device_combo_shows_what_was_found(open_widget, widget, state):
+    assert list(widget._device.combo.choices) == available_devices()
+    assert widget._device.found.value  # e.g. "cpu (2 threads) (auto)"
+    widget._device.combo.value = "cpu"
+    assert state.device == "cpu" and widget._device.found.value.startswith("cpu (")
+    deblur = open_widget("Deblur")
+    assert deblur._device.combo.value == "cpu"  # one device for all widgets
+    deblur._device.combo.value = "auto"
+    assert widget._device.combo.value == "auto"
+
+
+def test_trains_and_publishes_the_model(qtbot, viewer, widget, state, click):
+    widget._length.value = 6
+    click(widget._start_button)
+    assert not widget._start_button.enabled and widget._stop_button.enabled
+    wait_idle(qtbot, widget)
+
+    model = state.model
+    assert isinstance(model, CGUNet) and model.depth == 2 and model.base_channels == 4
+    assert model.field_shape == state.psf_field.field_shape
+    assert "finished at step 6" in state.model_source
+    assert widget.monitor.step_bar.value() == widget.monitor.step_bar.maximum() == 6
+    plot = widget.monitor.plot
+    assert plot.steps == [1, 2, 3, 4, 5, 6] and len(plot.train_loss) == 6
+    assert plot.val_steps == [0, 6] and all(np.isfinite(plot.val_psnr))
+    assert "dB at step" in widget.monitor.best.text()
+    preview = viewer.layers["validation preview (deblurred)"]
+    assert preview.data.shape == state.psf_field.field_shape
+    assert state.training_set is not None and state.training_set.patch_size == 32
+    assert widget._start_button.enabled and not widget._stop_button.enabled
+    assert widget._status.level == "ok"
+
+
+def test_stop_keeps_the_best_model_and_the_gui_stays_responsive(qtbot, widget, state, click):
+    widget._length.value = 10**5
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(20)
+    click(widget._start_button)
+    # measure the event loop for a while once training steps are running
+    qtbot.waitUntil(lambda: widget.monitor.step_bar.value() >= 2, timeout=TIMEOUT)
+    gaps.clear()
+    last[0] = time.perf_counter()
+    start_step = widget.monitor.step_bar.value()
+    qtbot.wait(2500)
+    timer.stop()
+    trained = widget.monitor.step_bar.value() - start_step
+    click(widget._stop_button)
+    wait_idle(qtbot, widget)
+
+    assert trained > 5, "training made no progress while the GUI was measured"
+    assert max(gaps) < 0.25, f"the GUI froze for {max(gaps) * 1000:.0f} ms while training"
+    assert "stopped at step" in state.model_source
+    # Stop kept the weights with the best validation loss seen, not the last ones
+    best = min(widget.monitor.plot.val_loss)
+    assert validation_loss(state.model, state.training_set) == pytest.approx(best, rel=1e-4)
+
+
+def test_fine_tunes_a_copy_of_the_current_model(qtbot, widget, state, small_model, click):
+    state.model = small_model
+    before = {k: v.clone() for k, v in small_model.state_dict().items()}
+    widget._start_from.value = "current"
+    assert not widget._depth.enabled  # the architecture is the current model's
+    widget._length.value = 3
+    click(widget._start_button)
+    wait_idle(qtbot, widget)
+    assert state.model is not small_model and type(state.model) is type(small_model)
+    # the original was never touched (other widgets may have been using it)
+    assert all(torch.equal(before[k], v) for k, v in small_model.state_dict().items())
+
+
+def test_baselines_can_be_trained(qtbot, widget, state, click):
+    widget._arch.value = "CoordConvUNet"
+    widget._length.value = 2
+    click(widget._start_button)
+    wait_idle(qtbot, widget)
+    assert state.model.arch == "CoordConvUNet"
+
+
+def test_save_and_load_model(qtbot, widget, state, small_model, click, tmp_path, monkeypatch, open_widget):
+    state.model = small_model
+    target = tmp_path / "lens-model"
+    monkeypatch.setattr(finetune_module, "ask_save_path", lambda *a: str(target))
+    click(widget._save_button)
+    saved = tmp_path / "lens-model.safetensors"
+    assert saved.is_file()
+
+    state.model = None
+    monkeypatch.setattr(finetune_module, "ask_open_path", lambda *a: str(saved))
+    click(widget._load_button)
+    loaded = state.model
+    assert loaded is not small_model and loaded.config == small_model.config
+    assert all(torch.equal(v, small_model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert loaded.metadata["psf_field"]["field_shape"] == list(state.psf_field.field_shape)
+    assert "lens-model.safetensors" in open_widget("Deblur")._model.value  # everyone uses it
+
+
+def test_errors(qtbot, widget, state, click, notifications, tmp_path, monkeypatch):
+    state.psf_field = None
+    click(widget._start_button)
+    assert any("no calibration" in m for m in notifications.errors)
+    bad = tmp_path / "not-a-model.safetensors"
+    bad.write_bytes(b"nonsense")
+    monkeypatch.setattr(finetune_module, "ask_open_path", lambda *a: str(bad))
+    click(widget._load_button)
+    assert any("not a napari-coordgate model" in m for m in notifications.errors)
