@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.draw import ellipse
 
-__all__ = ["SPECIMEN_KINDS", "make_specimen"]
+__all__ = ["SPECIMEN_KINDS", "make_specimen", "check_sharp_images", "fit_to_field"]
 
 #: Names accepted by :func:`make_specimen`.
 SPECIMEN_KINDS = ("mixed", "cells", "filaments", "puncta", "texture")
@@ -66,7 +66,7 @@ def _cells(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Textured cells with a membrane rim and a nucleus."""
     h, w = shape
     out = np.zeros(shape, np.float64)
-    size = min(h, w)
+    size = min(h, w, 256)  # cell sizes stop growing with the field: the work stays linear in its area
     n_cells = int(rng.integers(3, 6 + (h * w) // 3000))
     texture = 0.75 + 0.25 * _band_limited_noise(shape, rng, period=rng.uniform(3.0, 8.0))
     for _ in range(n_cells):
@@ -78,10 +78,9 @@ def _cells(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         rr, cc = ellipse(cy, cx, ry, rx, shape=shape, rotation=angle)
         out[rr, cc] += brightness * texture[rr, cc]
         # the membrane: a slightly larger ellipse minus the cell
-        rim = np.zeros(shape, bool)
-        rim[ellipse(cy, cx, ry + 1.5, rx + 1.5, shape=shape, rotation=angle)] = True
-        rim[rr, cc] = False
-        out[rim] += brightness * rng.uniform(0.5, 1.5)
+        outer = np.ravel_multi_index(ellipse(cy, cx, ry + 1.5, rx + 1.5, shape=shape, rotation=angle), shape)
+        rim = np.setdiff1d(outer, np.ravel_multi_index((rr, cc), shape), assume_unique=True)
+        out.flat[rim] += brightness * rng.uniform(0.5, 1.5)
         # the nucleus: dimmer or brighter than the cytoplasm, off-centre
         scale = rng.uniform(0.3, 0.55)
         ny = cy + rng.uniform(-0.3, 0.3) * ry * (1 - scale)
@@ -95,7 +94,7 @@ def _filaments(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Thin smooth random curves, rendered with sub-pixel (anti-aliased) sampling."""
     h, w = shape
     n_fil = int(rng.integers(4, 10 + (h * w) // 4000))
-    n_pts = int(2 * (h + w))  # points per filament, spaced half a pixel
+    n_pts = 2 * min(h + w, 1024)  # points per filament, spaced half a pixel
     start_y = rng.uniform(0, h, n_fil)[:, None]
     start_x = rng.uniform(0, w, n_fil)[:, None]
     curvature = rng.uniform(0.01, 0.08, n_fil)[:, None]
@@ -131,7 +130,9 @@ def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 _GENERATORS = {"cells": _cells, "filaments": _filaments, "puncta": _puncta, "texture": _texture}
 
 
-def make_specimen(shape: Sequence[int], rng: np.random.Generator, kind: str = "mixed") -> np.ndarray:
+def make_specimen(
+    shape: Sequence[int], rng: np.random.Generator, kind: str = "mixed", *, pixel_sigma: float = 1.0
+) -> np.ndarray:
     """Draw one procedural sharp specimen.
 
     Parameters
@@ -143,6 +144,11 @@ def make_specimen(shape: Sequence[int], rng: np.random.Generator, kind: str = "m
     kind : {"mixed", "cells", "filaments", "puncta", "texture"}
         The kind of structure. ``"mixed"`` combines a random selection of all
         kinds with random relative brightness.
+    pixel_sigma : float
+        Standard deviation (pixels) of a final Gaussian smoothing that makes
+        the specimen look like an ideal, Nyquist-sampled image rather than
+        infinitely sharp (0 disables it). Structures stay sub-resolution for
+        any real microscope PSF.
 
     Returns
     -------
@@ -168,9 +174,65 @@ def make_specimen(shape: Sequence[int], rng: np.random.Generator, kind: str = "m
         image = sum(rng.uniform(0.3, 1.0) * _GENERATORS[k](shape, rng) for k in chosen)
     else:
         image = _GENERATORS[kind](shape, rng)
+    if pixel_sigma > 0:
+        image = ndimage.gaussian_filter(image, float(pixel_sigma))
     # sparse content (puncta) has a low 99.9th percentile: never amplify beyond 2x its peak
     top = max(float(np.percentile(image, 99.9)), 0.5 * float(image.max()))
     if top > 0:
         image = image * (rng.uniform(0.7, 1.0) / top)
     background = rng.uniform(0.01, 0.05) * (1.0 + 0.2 * _band_limited_noise(shape, rng, period=0.5 * max(shape) + 8.0))
     return np.clip(image + background, 0.0, 2.0).astype(np.float32)
+
+
+def check_sharp_images(sharp_images) -> list[np.ndarray]:
+    """Validate the user's sharp images and return them as a list of float32 arrays.
+
+    Parameters
+    ----------
+    sharp_images : (Y, X) array, (N, Y, X) array, sequence of (Y, X) arrays, or None
+
+    Raises
+    ------
+    ValueError
+        An image that is not 2D, not real, not finite, or smaller than 8 x 8.
+    """
+    if sharp_images is None:
+        return []
+    if isinstance(sharp_images, np.ndarray):
+        sharp_images = list(sharp_images) if sharp_images.ndim == 3 else [sharp_images]
+    checked = []
+    for i, image in enumerate(sharp_images):
+        arr = np.asarray(image)
+        if arr.ndim != 2:
+            raise ValueError(f"sharp image {i} must be 2D (Y, X); got shape {arr.shape}")
+        if arr.dtype.kind not in "biuf" or min(arr.shape) < 8 or not np.isfinite(arr).all():
+            raise ValueError(f"sharp image {i} must be a finite real image of at least 8 x 8; "
+                             f"got {arr.dtype} {arr.shape}")
+        checked.append(arr.astype(np.float32))
+    return checked
+
+
+def fit_to_field(image: np.ndarray, field_shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """Make a user's sharp image into a full-field specimen.
+
+    The image is scaled so its 0.1 and 99.9 percentiles map to 0 and 1
+    (negative values clipped), then randomly cropped where it is larger than
+    the field and mirror-padded (at a random position) where it is smaller.
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+    """
+    low, high = np.percentile(image, (0.1, 99.9))
+    image = np.clip((image - low) / (high - low if high > low else 1.0), 0.0, None)
+    for axis, size in enumerate(int(s) for s in field_shape):
+        n = image.shape[axis]
+        if n > size:
+            start = int(rng.integers(0, n - size + 1))
+            image = np.take(image, np.arange(start, start + size), axis=axis)
+        elif n < size:
+            before = int(rng.integers(0, size - n + 1))
+            pad = [(0, 0), (0, 0)]
+            pad[axis] = (before, size - n - before)
+            image = np.pad(image, pad, mode="symmetric")
+    return image.astype(np.float32)

@@ -1,0 +1,293 @@
+"""The training loop: a generator that yields a progress record after every step.
+
+``train()`` validates its arguments at once and returns a generator; iterate
+it to train (a napari worker does, to show progress live), ``close()`` it to
+stop. Whatever ends the loop (the last step, an early stop, ``close()``, an
+exception), the model is left holding the best weights seen by validation,
+and the checkpoint file, if any, holds the same weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.training_set import TrainingSet
+from ..device import describe_device, resolve_device
+from ..model_io import save_model
+from ..models.unet import UNet
+from .metrics import psnr, region_masks, regional_psnr, ssim
+from .progress import TrainingProgress, TrainingResult
+
+__all__ = ["train"]
+
+_PREVIEW_SIDE = 256
+_REL_IMPROVEMENT = 1e-4  # a validation loss must drop by this fraction to count as better
+
+
+def train(
+    model: UNet,
+    data: TrainingSet,
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int = 100,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    device: str | torch.device = "auto",
+    val_every: int = 25,
+    plateau_patience: int = 4,
+    lr_factor: float = 0.5,
+    early_stop_patience: int = 10,
+    min_lr: float = 1e-6,
+    checkpoint: str | Path | None = None,
+    metadata: dict | None = None,
+    amp: bool = True,
+    seed: int = 0,
+    preview: bool = True,
+) -> Generator[TrainingProgress, None, TrainingResult]:
+    """Train (or fine-tune) a model on a training set with Adam and an MSE loss.
+
+    Parameters
+    ----------
+    model : UNet, CGUNet or CoordConvUNet
+        Trained from its current weights (fine-tuning needs nothing more).
+    data : TrainingSet
+        From :func:`~napari_coordgate.data.make_training_set`; its field must
+        be the model's and it must have validation images.
+    steps, epochs : int
+        Give exactly one; ``epochs`` means ``epochs * steps_per_epoch`` steps.
+    steps_per_epoch : int
+        Steps per epoch (patches are drawn endlessly; an epoch is a count).
+    lr : float
+        Initial Adam learning rate.
+    batch_size : int
+        Patches per step.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU) or an explicit device.
+    val_every : int
+        Validate on the full-field validation images every this many steps
+        (and at the last step).
+    plateau_patience, lr_factor, min_lr
+        Multiply the learning rate by ``lr_factor`` (not below ``min_lr``)
+        after ``plateau_patience`` validations without improvement.
+    early_stop_patience : int
+        Stop after this many validations without improvement.
+    checkpoint : path, optional
+        Where to save the best model (atomically, at every new best).
+    metadata : dict, optional
+        JSON-able extras saved in the checkpoint next to a ``training`` summary.
+    amp : bool
+        bf16 autocast on CUDA (ignored elsewhere).
+    seed : int
+        Seeds the patch sampling.
+    preview : bool
+        Attach a small deblurred validation image to validation records.
+
+    Returns
+    -------
+    generator
+        Yields :class:`TrainingProgress`; returns a :class:`TrainingResult`.
+
+    Raises
+    ------
+    ValueError
+        Immediately, for inconsistent arguments. ``RuntimeError`` while
+        iterating if the device runs out of memory or the loss diverges.
+    """
+    if not isinstance(model, UNet):
+        raise TypeError(f"model must be a napari_coordgate model, got {type(model).__name__}")
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps or epochs")
+    total = int(steps) if steps is not None else int(epochs) * int(steps_per_epoch)
+    for name, value in (("steps/epochs", total), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size),
+                        ("val_every", val_every), ("plateau_patience", plateau_patience),
+                        ("early_stop_patience", early_stop_patience)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if not lr > 0 or not 0 < lr_factor < 1 or not min_lr >= 0:
+        raise ValueError(f"need lr > 0, 0 < lr_factor < 1 and min_lr >= 0; got {lr}, {lr_factor}, {min_lr}")
+    if model.field_shape is not None and tuple(model.field_shape) != tuple(data.field_shape):
+        raise ValueError(f"the model's field_shape {tuple(model.field_shape)} differs from the training "
+                         f"data's field_shape {tuple(data.field_shape)}")
+    if data.patch_size % model.alignment or data.alignment % model.alignment:
+        raise ValueError(f"patch_size ({data.patch_size}) and the data alignment ({data.alignment}) must be "
+                         f"multiples of the model's alignment ({model.alignment})")
+    if tuple(model.percentiles) != tuple(data.percentiles):
+        raise ValueError(f"the model normalises with percentiles {model.percentiles}, "
+                         f"the data with {data.percentiles}")
+    if len(data.validation) == 0:
+        raise ValueError("the training set has no validation images (n_val=0); training needs at least one")
+    try:
+        json.dumps(metadata or {})
+    except TypeError as err:
+        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
+    reserved = {"model", "path", "training"} & set(metadata or {})
+    if reserved:
+        raise ValueError(f"metadata keys {sorted(reserved)} are reserved")
+    settings = dict(total=total, steps_per_epoch=int(steps_per_epoch), lr=float(lr), batch_size=int(batch_size),
+                    val_every=int(val_every), plateau_patience=int(plateau_patience), lr_factor=float(lr_factor),
+                    early_stop_patience=int(early_stop_patience), min_lr=float(min_lr), amp=bool(amp),
+                    seed=int(seed), preview=bool(preview))
+    path = Path(checkpoint) if checkpoint is not None else None
+    return _training_loop(model, data, resolve_device(device), path, dict(metadata or {}), **settings)
+
+
+def _oom_error(err: RuntimeError, dev: torch.device, what: str) -> RuntimeError | None:
+    if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower():
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        return RuntimeError(f"out of memory on {dev.type} {what}")
+    return None
+
+
+def _validate(model, data, dev, autocast, masks, want_preview) -> dict:
+    """Deblur each full-field validation image (offset (0, 0)) and score it."""
+    model.eval()
+    preds = []
+    with torch.inference_mode(), autocast():
+        for image in data.validation.blurred:
+            x = torch.from_numpy(image[None, None]).to(dev)
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            preds.append(model(x, (0, 0)).float()[0, 0].cpu().numpy())
+    pred, truth = np.stack(preds), data.validation.sharp
+    regions = regional_psnr(pred, truth, masks)
+    out = {"val_loss": float(np.mean((pred - truth) ** 2)), "val_psnr": psnr(pred, truth),
+           "val_ssim": ssim(pred, truth), "val_psnr_centre": regions["centre"], "val_psnr_edge": regions["edge"]}
+    if want_preview:
+        stride = max(1, math.ceil(max(pred.shape[-2:]) / _PREVIEW_SIDE))
+        out["preview"] = np.ascontiguousarray(pred[0, ::stride, ::stride])
+    return out
+
+
+def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, lr, batch_size, val_every,
+                   plateau_patience, lr_factor, early_stop_patience, min_lr, amp, seed, preview):
+    desc = describe_device(dev)
+    cuda = dev.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (cuda and amp) else contextlib.nullcontext
+    rng = np.random.default_rng(seed)
+    masks = region_masks(data.field_shape)
+    val = data.validation
+    in_regions = regional_psnr(val.blurred, val.sharp, masks)
+    inputs = dict(input_psnr=psnr(val.blurred, val.sharp), input_ssim=ssim(val.blurred, val.sharp),
+                  input_psnr_centre=in_regions["centre"], input_psnr_edge=in_regions["edge"])
+    model.to(dev)
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    best_state, best_loss, best_step, best_metrics = None, math.inf, 0, {}
+    history: list[dict] = []
+    stale = plateau = 0
+    stopped_early = False
+    step = 0
+    start = time.perf_counter()
+    step_times: deque[float] = deque(maxlen=20)
+    losses_since_val: list[float] = []
+
+    def record(train_loss, metrics=None, is_best=False, message=""):
+        elapsed = time.perf_counter() - start
+        rate = batch_size * len(step_times) / sum(step_times) if step_times else 0.0
+        eta = elapsed / step * (total - step) if step else 0.0
+        metrics = dict(metrics or {})
+        return TrainingProgress(step=step, total_steps=total, epoch=math.ceil(step / steps_per_epoch),
+                                train_loss=train_loss, lr=optimizer.param_groups[0]["lr"], elapsed_s=elapsed,
+                                samples_per_s=rate, eta_s=eta, device=desc, **inputs, is_best=is_best,
+                                message=message, **metrics)
+
+    def summary():
+        return {"steps_done": step, "steps_planned": total, "best_step": best_step, "best_val_loss": best_loss,
+                "metrics": {k: v for k, v in best_metrics.items() if k != "preview"}, **inputs,
+                "batch_size": batch_size, "lr_initial": lr, "device": desc, "data": data.summary(),
+                "calibration_kind": getattr(data.psf_field, "kind", None)}
+
+    def validate_and_track():
+        nonlocal best_state, best_loss, best_step, best_metrics, stale, plateau
+        try:
+            metrics = _validate(model, data, dev, autocast, masks, preview)
+        except RuntimeError as err:
+            oom = _oom_error(err, dev, f"while validating on the full {data.field_shape} field; use the CPU or fewer "
+                                       "validation images")
+            if oom is None:
+                raise
+            raise oom from None
+        improved = metrics["val_loss"] < best_loss * (1 - _REL_IMPROVEMENT) or best_state is None
+        message = ""
+        if improved:
+            best_loss, best_step, best_metrics = metrics["val_loss"], step, metrics
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            stale = plateau = 0
+            if path is not None:
+                save_model(model, path, **{**metadata, "training": summary()})
+        else:
+            stale, plateau = stale + 1, plateau + 1
+            current = optimizer.param_groups[0]["lr"]
+            if plateau >= plateau_patience and current > min_lr:
+                new_lr = max(current * lr_factor, min_lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = new_lr
+                plateau = 0
+                message = (f"no improvement for {plateau_patience} validations: "
+                           f"learning rate {current:.3g} -> {new_lr:.3g}")
+        mean_loss = float(np.mean(losses_since_val)) if losses_since_val else None
+        losses_since_val.clear()
+        history.append({"step": step, "train_loss": mean_loss, "lr": optimizer.param_groups[0]["lr"],
+                        "elapsed_s": time.perf_counter() - start, "is_best": improved,
+                        **{k: v for k, v in metrics.items() if k != "preview"}})
+        return metrics, improved, message
+
+    try:
+        metrics, _, _ = validate_and_track()
+        yield record(None, metrics, True, "validation before training")
+        for step in range(1, total + 1):
+            t0 = time.perf_counter()
+            model.train()
+            try:
+                if cuda:
+                    blurred, sharp, offsets = data.sample_batch(batch_size, rng, device=dev)
+                    blurred = blurred.contiguous(memory_format=torch.channels_last)
+                else:
+                    blurred, sharp, offsets = (t.to(dev) for t in data.sample_batch(batch_size, rng))
+                with autocast():
+                    pred = model(blurred, offsets)
+                loss = F.mse_loss(pred.float(), sharp)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                train_loss = float(loss.item())
+            except RuntimeError as err:
+                oom = _oom_error(err, dev, f"with batch size {batch_size}; try a smaller batch size or patch size")
+                if oom is None:
+                    raise
+                raise oom from None
+            if not math.isfinite(train_loss):
+                raise RuntimeError(f"training diverged at step {step} (loss {train_loss}); try a lower learning rate")
+            step_times.append(time.perf_counter() - t0)
+            losses_since_val.append(train_loss)
+            if step % val_every and step != total:
+                yield record(train_loss)
+                continue
+            metrics, improved, message = validate_and_track()
+            if stale >= early_stop_patience:
+                stopped_early = True
+                message = f"stopped early: no improvement for {early_stop_patience} validations"
+            yield record(train_loss, metrics, improved, message)
+            if stopped_early:
+                break
+    finally:
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+    return TrainingResult(best_state_dict=best_state, best_step=best_step, best_val_loss=best_loss,
+                          best_metrics={k: v for k, v in best_metrics.items() if k != "preview"},
+                          history=history, device=desc, stopped_early=stopped_early, checkpoint=path,
+                          steps_done=step)
