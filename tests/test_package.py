@@ -7,7 +7,8 @@ import napari_coordgate
 
 
 def test_public_api():
-    for name in ["CoordGate", "UNet", "CGUNet", "CoordConvUNet", "deblur", "save_model", "load_model"]:
+    for name in ["CoordGate", "UNet", "CGUNet", "CoordConvUNet", "deblur", "save_model", "load_model",
+                 "PSFField", "simulate_lens", "calibrate_from_beads", "calibrate_from_pair", "make_training_set", "train"]:
         assert name in napari_coordgate.__all__ and hasattr(napari_coordgate, name)
 
 
