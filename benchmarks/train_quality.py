@@ -9,7 +9,7 @@ neither training nor model selection saw. Prints a markdown table of PSNR
 
 Usage::
 
-    python benchmarks/train_quality.py --minutes 4
+    python benchmarks/train_quality.py            # 5 minutes per model
     python benchmarks/train_quality.py --minutes 1 --field 128 --json results.json
 """
 
@@ -32,7 +32,7 @@ from napari_coordgate.training import psnr, region_masks, regional_psnr, ssim, t
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=float, default=4.0, help="wall-clock training budget per model")
+    p.add_argument("--minutes", type=float, default=5.0, help="wall-clock training budget per model")
     p.add_argument("--field", type=int, default=128, help="side of the square field (>= 128 for the acceptance test)")
     p.add_argument("--defocus-edge", type=float, default=2.0, help="defocus at the field corner, in waves")
     p.add_argument("--astigmatism-edge", type=float, default=0.0, help="astigmatism at the corner, in waves")
