@@ -1,0 +1,248 @@
+"""The ``coordgate`` subcommands (``run_<name>(args) -> exit status``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .io import check_output, image_format, open_image, write_image
+from .progress import progress_bar
+
+__all__ = ["run_calibrate", "run_train", "run_deblur", "run_info"]
+
+
+def _say(args, text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+def _require_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    if not str(path).lower().endswith(suffixes):
+        raise ValueError(f"{path}: {what} must end in {' or '.join(suffixes)}")
+
+
+# -- calibrate ----------------------------------------------------------------------------------
+def _read_plane(path: str, what: str) -> np.ndarray:
+    image = np.asarray(open_image(path, lazy=False).array)
+    image = np.squeeze(image)
+    if image.ndim != 2:
+        raise ValueError(f"{path}: the {what} must be one 2D plane, got shape {image.shape}")
+    return image.astype(np.float32)
+
+
+def _reporter(args):
+    """Calibration notes go to stdout, indented (not with --quiet)."""
+    return None if args.quiet else (lambda text: print(f"  {text}", flush=True))
+
+
+def run_calibrate(args) -> int:
+    _require_suffix(args.output, (".npz",), "a PSF field file")
+    inputs = [getattr(args, n, None) for n in ("image", "sharp", "blurred")]
+    check_output(args.output, overwrite=args.overwrite, inputs=inputs)
+    t0 = time.perf_counter()
+    if args.method == "simulate":
+        from ..psf.simulate import simulate_lens
+
+        field = simulate_lens(
+            args.field, grid=args.grid, psf_size=args.psf_size, na=args.na, wavelength_nm=args.wavelength,
+            pixel_size_nm=args.pixel_size, defocus_edge=args.defocus_edge, astigmatism_edge=args.astigmatism_edge,
+            coma_edge=args.coma_edge, seed=args.seed,
+        )
+    elif args.method == "beads":
+        from ..psf.beads import calibrate_from_beads
+
+        image = _read_plane(args.image, "bead image")
+        field = calibrate_from_beads(image, psf_size=args.psf_size, bead_size_px=args.bead_size, grid=args.grid,
+                                     min_snr=args.min_snr, report=_reporter(args))
+    else:
+        from ..psf.pair import calibrate_from_pair
+
+        sharp, blurred = _read_plane(args.sharp, "sharp image"), _read_plane(args.blurred, "blurred image")
+        if sharp.shape != blurred.shape:
+            raise ValueError(f"the sharp {sharp.shape} and blurred {blurred.shape} images differ in shape")
+        field = calibrate_from_pair(sharp, blurred, psf_size=args.psf_size, grid=args.grid, report=_reporter(args))
+    check_output(args.output, overwrite=args.overwrite)
+    field.save(args.output)
+    s = field.summary()
+    _say(args, f"wrote {args.output}: {_describe_field(s)} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _describe_field(s: dict) -> str:
+    return (
+        f"{s['kind']} PSF field {s['field_shape'][0]}x{s['field_shape'][1]} px, grid {s['grid_shape'][0]}x{s['grid_shape'][1]}, "
+        f"PSF {s['psf_size']} px, FWHM {s['fwhm_centre_px']:.2f} px at the centre, {s['fwhm_corners_mean_px']:.2f} px at the corners"
+    )
+
+
+# -- train --------------------------------------------------------------------------------------
+def run_train(args) -> int:
+    from .training import train_model
+
+    _require_suffix(args.output, (".safetensors",), "a model file")
+    check_output(args.output, overwrite=args.overwrite, inputs=[args.psf_field])
+    if args.steps is not None and args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    if args.minutes is not None and not args.minutes > 0:
+        raise ValueError("--minutes must be positive")
+    from ..psf.psf_field import PSFField
+
+    field = PSFField.load(args.psf_field)
+    sharp = [_read_plane(p, "sharp image") for p in args.sharp] if args.sharp else None
+    result = train_model(
+        field, arch=args.arch, depth=args.depth, base_channels=args.channels, steps=args.steps, minutes=args.minutes,
+        batch_size=args.batch_size, lr=args.lr, patch_size=args.patch, n_specimens=args.specimens, sharp_images=sharp,
+        device=args.device, seed=args.seed, quiet=args.quiet,
+    )
+    from ..model_io import save_model
+
+    check_output(args.output, overwrite=args.overwrite)
+    save_model(result.model, args.output, **result.metadata)
+    m = result.metadata["training"]
+    _say(args, f"wrote {args.output}: {result.model.arch}({result.model.depth}), {result.model.n_parameters():,} parameters; "
+               f"{m['steps']} steps in {m['elapsed_s']:.0f} s; validation PSNR {m['input_psnr']:.2f} -> {m['val_psnr']:.2f} dB")
+    return 0
+
+
+# -- deblur -------------------------------------------------------------------------------------
+@contextmanager
+def _scheduler(address: str | None):
+    """Run dask work on a named local scheduler or a dask.distributed cluster."""
+    if address is None:
+        yield None
+        return
+    import dask
+
+    if address in ("threads", "processes", "sync", "synchronous"):
+        with dask.config.set(scheduler=address):
+            yield None
+        return
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="20s")
+    except OSError as err:
+        raise OSError(f"cannot reach the dask scheduler at {address}: {err}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def run_deblur(args) -> int:
+    from ..device import resolve_device
+    from ..inference.deblur import _check_fits, check_image
+    from ..model_io import load_model
+
+    image_format(args.output)
+    check_output(args.output, overwrite=args.overwrite, inputs=[args.image, args.model])
+    source = open_image(args.image)
+    model = load_model(args.model)
+    if args.scheduler is None or args.scheduler in ("threads", "processes", "sync", "synchronous"):
+        resolve_device(args.device)  # fail early on a device that is not here
+    shape = tuple(source.array.shape)
+    if len(shape) < 2 or 0 in shape:
+        raise ValueError(f"{args.image}: image must be at least 2D (Y, X) and non-empty, got shape {shape}")
+    _check_fits(model, shape[-2:], args.offset)
+    tile = None if args.tile is None else (args.tile, args.tile)
+    t0 = time.perf_counter()
+    chunked = source.lazy or args.chunks is not None or args.scheduler is not None
+    if chunked:
+        import dask.array as da
+
+        from ..scale import deblur_dask
+        from ..scale.dask_deblur import DEFAULT_CHUNK
+
+        arr = source.array if source.lazy else da.from_array(check_image(source.array), chunks=-1)
+        with _scheduler(args.scheduler):
+            if args.range is None and not args.quiet and sys.stderr.isatty():
+                print("measuring each plane's intensity range ...", file=sys.stderr, flush=True)
+            result = deblur_dask(arr, model, offset=args.offset, intensity_range=args.range,
+                                 chunk_size=args.chunks or DEFAULT_CHUNK, tile_shape=tile, device=args.device)
+            with progress_bar("deblur", unit="band", quiet=args.quiet) as bar:
+                write_image(args.output, result, overwrite=args.overwrite, axes=source.axes, progress=bar.update_to)
+    else:
+        from .. import deblur
+
+        image = check_image(source.array)
+        with progress_bar("deblur", unit="tile", quiet=args.quiet) as bar:
+            out = deblur(image, model, offset=args.offset, tile_shape=tile, device=args.device,
+                         intensity_range=args.range, progress=lambda p: bar.update_to(p.done, p.total))
+        write_image(args.output, out, overwrite=args.overwrite, axes=source.axes)
+    mode = f"in chunks of {args.chunks or 'default size'}" if chunked else "in memory"
+    _say(args, f"wrote {args.output}: {'x'.join(map(str, shape))} float32, {model.arch}({model.depth}), {mode}, "
+               f"{time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# -- info ---------------------------------------------------------------------------------------
+def _info_devices() -> list[str]:
+    from ..device import available_devices, describe_device
+
+    lines = ["devices:"]
+    for name in available_devices():
+        lines.append(f"  {name:8s} {describe_device(name)}")
+    return lines
+
+
+def _info_model(path: str) -> list[str]:
+    from ..model_io import read_model_info
+    from ..models.unet import build_model
+
+    info = read_model_info(path)
+    cfg = info["config"]
+    model = build_model(cfg)
+    meta = info.get("metadata", {})
+    lines = [
+        f"{path}: model {cfg['arch']}(depth {cfg['depth']}, {cfg['base_channels']} channels)",
+        f"  parameters       {model.n_parameters():,}",
+        f"  field shape      {cfg.get('field_shape')}",
+        f"  receptive radius {model.receptive_radius} px, alignment {model.alignment} px",
+        f"  normalisation    percentiles {info.get('normalization', {}).get('percentiles')}",
+    ]
+    for key, value in meta.items():
+        text = json.dumps(value)
+        lines.append(f"  {key:16s} {text if len(text) < 200 else text[:197] + '...'}")
+    return lines
+
+
+def _info_field(path: str) -> list[str]:
+    from ..psf.psf_field import PSFField
+
+    s = PSFField.load(path).summary()
+    lines = [f"{path}: {_describe_field(s)}"]
+    for key, value in s.get("metadata", {}).items():
+        text = json.dumps(value)
+        lines.append(f"  {key:16s} {text if len(text) < 200 else text[:197] + '...'}")
+    return lines
+
+
+def _info_image(path: str) -> list[str]:
+    source = open_image(path)
+    a = source.array
+    nbytes = int(np.prod(a.shape, dtype=np.int64)) * np.dtype(a.dtype).itemsize
+    lazy = f", read lazily in chunks {a.chunksize}" if source.lazy else ""
+    axes = f", axes {source.axes}" if source.axes else ""
+    return [f"{path}: {source.format} image {'x'.join(map(str, a.shape))} {a.dtype}{axes}, {nbytes / 2**20:.1f} MiB{lazy}"]
+
+
+def run_info(args) -> int:
+    lines: list[str] = []
+    if args.devices or not args.paths:
+        lines += _info_devices()
+    for path in args.paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        low = path.lower()
+        if low.endswith(".safetensors"):
+            lines += _info_model(path)
+        elif low.endswith(".npz"):
+            lines += _info_field(path)
+        else:
+            lines += _info_image(path)
+    _say(args, "\n".join(lines))
+    return 0

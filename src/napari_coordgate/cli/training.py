@@ -1,0 +1,120 @@
+"""Training from the command line: build a model, make its data, train it under a
+step or wall-clock budget with a progress bar (shared by ``train`` and ``demo``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .progress import progress_bar
+
+__all__ = ["build_named_model", "train_model", "TrainedModel", "DEFAULT_STEPS"]
+
+#: Steps when neither ``steps`` nor ``minutes`` is given.
+DEFAULT_STEPS = 2000
+_ARCHS = {"cgunet": "CGUNet", "unet": "UNet", "coordconv": "CoordConvUNet"}
+
+
+def build_named_model(arch: str, depth: int, base_channels: int, field_shape):
+    """``arch`` is ``cgunet``, ``unet`` or ``coordconv`` (or a class name)."""
+    from ..models.unet import build_model
+
+    name = _ARCHS.get(arch.lower(), arch)
+    return build_model({"arch": name, "depth": int(depth), "base_channels": int(base_channels),
+                        "field_shape": list(field_shape)})
+
+
+@dataclass
+class TrainedModel:
+    """A trained model (holding its best validation weights) and what to save with it."""
+
+    model: object
+    metadata: dict
+    result: object | None
+    training_set: object
+
+
+def train_model(
+    psf_field,
+    *,
+    arch: str = "cgunet",
+    depth: int = 3,
+    base_channels: int = 32,
+    steps: int | None = None,
+    minutes: float | None = None,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    patch_size: int = 64,
+    n_specimens: int = 16,
+    n_val: int = 4,
+    sharp_images=None,
+    calibration_image=None,
+    device: str = "auto",
+    seed: int = 0,
+    val_every: int = 25,
+    quiet: bool = False,
+    model=None,
+    training_set=None,
+    **train_options,
+) -> TrainedModel:
+    """Train a model for ``psf_field`` for ``steps`` steps or ``minutes`` of wall-clock time.
+
+    With ``minutes``, training stops (keeping the best validated weights) when
+    the time is up or after ``steps`` steps, whichever comes first. The data
+    set is built first and is not counted in the budget. ``train_options`` go to
+    :func:`~napari_coordgate.training.train` (e.g. ``early_stop_patience``).
+    """
+    import torch
+
+    from ..data import make_training_set
+    from ..training import train
+
+    torch.manual_seed(seed)
+    if model is None:
+        model = build_named_model(arch, depth, base_channels, psf_field.field_shape)
+    if training_set is None:
+        training_set = make_training_set(psf_field, patch_size=patch_size, n_specimens=n_specimens, n_val=n_val,
+                                         sharp_images=sharp_images, calibration_image=calibration_image, seed=seed)
+    planned = steps if steps is not None else (10**7 if minutes is not None else DEFAULT_STEPS)
+    budget_s = None if minutes is None else 60.0 * float(minutes)
+    meta = {"psf_field": psf_field.summary()}
+    gen = train(model, training_set, steps=planned, lr=lr, batch_size=batch_size, device=device,
+                val_every=val_every, metadata=meta, seed=seed, preview=False, **train_options)
+    last = best = None
+    result = None
+    t0 = time.perf_counter()
+    total = budget_s if budget_s is not None and steps is None else planned
+    unit = "s" if budget_s is not None and steps is None else "step"
+    with progress_bar("train", unit=unit, total=total, quiet=quiet) as bar:
+        try:
+            while True:
+                last = next(gen)
+                if last.val_psnr is not None and last.is_best:
+                    best = last
+                elapsed = time.perf_counter() - t0
+                bar.update_to(min(elapsed, total) if unit == "s" else last.step, total)
+                if last.val_psnr is not None:
+                    bar.set_postfix(loss=f"{last.train_loss or 0:.2e}", val_psnr=f"{last.val_psnr:.2f}", refresh=False)
+                if budget_s is not None and elapsed >= budget_s:
+                    gen.close()  # the model keeps the best validated weights
+                    break
+        except StopIteration as stop:
+            result = stop.value
+    elapsed = time.perf_counter() - t0
+    if best is None:
+        raise RuntimeError("training produced no validation result")
+    if result is not None:
+        m = result.best_metrics
+        steps_done, stopped = result.steps_done, ("early stop" if result.stopped_early else "steps done")
+    else:
+        m = {k: getattr(best, k) for k in ("val_loss", "val_psnr", "val_ssim", "val_psnr_centre", "val_psnr_edge")}
+        steps_done, stopped = last.step, "time budget"
+    summary = {
+        "arch": model.arch, "depth": model.depth, "base_channels": model.base_channels,
+        "steps": steps_done, "best_step": best.step, "stopped_by": stopped, "elapsed_s": round(elapsed, 2),
+        "batch_size": batch_size, "patch_size": training_set.patch_size, "lr": lr, "device": best.device, "seed": seed,
+        "input_psnr": best.input_psnr, "input_ssim": best.input_ssim,
+        **{k: m.get(k) for k in ("val_loss", "val_psnr", "val_ssim", "val_psnr_centre", "val_psnr_edge")},
+    }
+    model.eval()
+    return TrainedModel(model=model, metadata={**meta, "training": summary}, result=result, training_set=training_set)

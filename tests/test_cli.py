@@ -1,0 +1,229 @@
+"""The ``coordgate`` command: each subcommand on tiny inputs, errors, file formats."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_coordgate import CGUNet, deblur, load_model, save_model
+from napari_coordgate.cli import main
+from napari_coordgate.cli.io import open_image, write_image
+
+FIELD = (96, 80)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A small random CG U-Net file and a 2-plane uint16 image that fits its field."""
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = CGUNet(depth=2, field_shape=FIELD, base_channels=4)
+    save_model(model, root / "model.safetensors", note="test")
+    rng = np.random.default_rng(0)
+    image = (rng.random((2, 72, 64)) * 1000).astype(np.uint16)
+    tifffile.imwrite(root / "image.ome.tif", image, ome=True, metadata={"axes": "ZYX"})
+    return root, image
+
+
+def run(capsys, *argv):
+    code = main([*map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *words):
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coordgate: error: "), err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0]
+
+
+# -- info ---------------------------------------------------------------------------------------
+def test_info_devices_model_and_image(capsys, files):
+    root, _ = files
+    code, out, _ = run(capsys, "info", "--devices", root / "model.safetensors", root / "image.ome.tif")
+    assert code == 0
+    assert "cpu" in out and "CGUNet" in out and "parameters" in out and "2x72x64 uint16" in out and "ZYX" in out
+
+
+# -- deblur -------------------------------------------------------------------------------------
+def test_deblur_tiff_matches_library(capsys, files, tmp_path):
+    root, image = files
+    out = tmp_path / "out.ome.tif"
+    code, stdout, _ = run(capsys, "deblur", root / "image.ome.tif", root / "model.safetensors", "-o", out, "--device", "cpu")
+    assert code == 0 and "wrote" in stdout
+    result = tifffile.imread(out)
+    expected = deblur(image, load_model(root / "model.safetensors"), device="cpu")
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, expected, atol=1e-3)
+
+
+def test_deblur_chunked_to_zarr_matches_library(capsys, files, tmp_path):
+    root, image = files
+    out = tmp_path / "out.zarr"
+    code, _, _ = run(capsys, "deblur", root / "image.ome.tif", root / "model.safetensors", "-o", out,
+                     "--chunks", "32", "--range", "0,1000", "--device", "cpu")
+    assert code == 0
+    result = np.asarray(open_image(out).array)
+    expected = deblur(image, load_model(root / "model.safetensors"), device="cpu", intensity_range=(0, 1000))
+    np.testing.assert_allclose(result, expected, atol=1e-5 * 1000)
+
+
+def test_existing_output_needs_overwrite(capsys, files, tmp_path):
+    root, _ = files
+    out = tmp_path / "out.tif"
+    out.write_bytes(b"precious")
+    code, _, err = run(capsys, "deblur", root / "image.ome.tif", root / "model.safetensors", "-o", out)
+    assert_one_line_error(code, err, "already exists", "--overwrite")
+    assert out.read_bytes() == b"precious"
+    code, _, _ = run(capsys, "deblur", root / "image.ome.tif", root / "model.safetensors", "-o", out, "--overwrite", "-q")
+    assert code == 0 and tifffile.imread(out).shape == (2, 72, 64)
+
+
+@pytest.mark.parametrize("problem", ["missing image", "missing model", "wrong dims", "too big", "bad format", "not a model"])
+def test_bad_input_is_one_line(capsys, files, tmp_path, problem):
+    root, _ = files
+    image, model = root / "image.ome.tif", root / "model.safetensors"
+    out = tmp_path / "out.tif"
+    words = ()
+    if problem == "missing image":
+        image, words = tmp_path / "nope.tif", ("nope.tif",)
+    elif problem == "missing model":
+        model, words = tmp_path / "nope.safetensors", ("nope.safetensors",)
+    elif problem == "wrong dims":
+        image, words = tmp_path / "line.npy", ("2D",)
+        np.save(image, np.zeros(50, np.float32))
+    elif problem == "too big":
+        image, words = tmp_path / "big.tif", ("does not fit",)
+        tifffile.imwrite(image, np.zeros((128, 128), np.float32))
+    elif problem == "bad format":
+        out, words = tmp_path / "out.png", ("unknown image format",)
+    else:
+        model, words = tmp_path / "fake.safetensors", ("not a napari-coordgate model",)
+        model.write_bytes(b"\x00" * 64)
+    code, _, err = run(capsys, "deblur", image, model, "-o", out)
+    assert_one_line_error(code, err, *words)
+    assert not out.exists()
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["deblur", "only-one-argument.tif"])
+    assert exit_info.value.code == 2
+    assert_one_line_error(2, capsys.readouterr().err, "required")
+
+
+def test_console_script_no_traceback_unless_debug(files, tmp_path):
+    root, _ = files
+    argv = [sys.executable, "-m", "napari_coordgate.cli", "deblur", str(tmp_path / "missing.tif"),
+            str(root / "model.safetensors"), "-o", str(tmp_path / "o.tif")]
+    quiet = subprocess.run(argv, capture_output=True, text=True)
+    assert quiet.returncode == 1 and quiet.stderr.count("\n") == 1 and "Traceback" not in quiet.stderr
+    loud = subprocess.run([*argv, "--debug"], capture_output=True, text=True)
+    assert loud.returncode != 0 and "Traceback" in loud.stderr
+
+
+# -- file round trips ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["a.tif", "a.ome.tiff", "a.zarr", "a.npy"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_round_trip(tmp_path, name, lazy):
+    da = pytest.importorskip("dask.array")
+    data = np.random.default_rng(2).random((3, 40, 50)).astype(np.float32)
+    source = da.from_array(data, chunks=(1, 16, 24)) if lazy else data
+    write_image(tmp_path / name, source)
+    back = open_image(tmp_path / name)
+    np.testing.assert_array_equal(np.asarray(back.array), data)
+    with pytest.raises(FileExistsError):
+        write_image(tmp_path / name, data)
+    write_image(tmp_path / name, data[:1], overwrite=True)
+    replaced = np.asarray(open_image(tmp_path / name).array)
+    np.testing.assert_array_equal(replaced.reshape(1, 40, 50), data[:1])  # OME-TIFF drops length-1 axes
+
+
+def test_large_tiff_opens_lazily(tmp_path):
+    data = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48)
+    tifffile.imwrite(tmp_path / "x.tif", data)
+    source = open_image(tmp_path / "x.tif", lazy=True)
+    assert source.lazy
+    np.testing.assert_array_equal(source.array.compute(), data)
+
+
+# -- calibrate, train, demo ---------------------------------------------------------------------
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    yield "--threads=1"
+    torch.set_num_threads(before)
+
+
+def test_calibrate_simulate_then_train_then_info(capsys, tmp_path, one_thread):
+    field = tmp_path / "lens.npz"
+    code, out, _ = run(capsys, "calibrate", "simulate", "-o", field, "--field", "64", "--grid", "2", "--defocus-edge", "1")
+    assert code == 0 and "simulated PSF field 64x64" in out
+    code, _, err = run(capsys, "calibrate", "simulate", "-o", field)
+    assert_one_line_error(code, err, "already exists")
+    model = tmp_path / "model.safetensors"
+    code, out, _ = run(capsys, one_thread, "train", field, "-o", model, "--depth", "2", "--channels", "2", "--steps", "3",
+                       "--patch", "32", "--specimens", "2", "--batch-size", "2", "--device", "cpu")
+    assert code == 0 and "CGUNet(2)" in out and "3 steps" in out
+    loaded = load_model(model)
+    assert loaded.field_shape == (64, 64) and loaded.metadata["training"]["steps"] == 3
+    assert loaded.metadata["psf_field"]["kind"] == "simulated"
+    code, out, _ = run(capsys, "info", field, model)
+    assert code == 0 and "simulated PSF field" in out and "CGUNet" in out
+
+
+def test_train_rejects_bad_field_file(capsys, tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros(3))
+    code, _, err = run(capsys, "train", bad, "-o", tmp_path / "m.safetensors")
+    assert_one_line_error(code, err, "PSF-field")
+    code, _, err = run(capsys, "train", bad, "-o", tmp_path / "m.pt")
+    assert_one_line_error(code, err, ".safetensors")
+
+
+def test_calibrate_from_pair_and_beads(capsys, tmp_path):
+    from napari_coordgate.data import make_specimen
+    from napari_coordgate.psf.bead_target import render_bead_target
+    from napari_coordgate.psf.simulate import simulate_lens
+
+    lens = simulate_lens((128, 128), grid=(2, 2), defocus_edge=1.0)
+    sharp = make_specimen((128, 128), np.random.default_rng(0))
+    tifffile.imwrite(tmp_path / "sharp.tif", sharp)
+    tifffile.imwrite(tmp_path / "blurred.tif", lens.blur(sharp).astype(np.float32))
+    code, out, _ = run(capsys, "calibrate", "pair", tmp_path / "sharp.tif", tmp_path / "blurred.tif",
+                       "-o", tmp_path / "pair.npz", "--grid", "2", "-q")
+    assert code == 0 and "pair PSF field 128x128" in out
+    beads, _ = render_bead_target(lens, n_beads=40, seed=0)
+    tifffile.imwrite(tmp_path / "beads.tif", beads)
+    code, out, _ = run(capsys, "calibrate", "beads", tmp_path / "beads.tif", "-o", tmp_path / "beads.npz", "--grid", "2", "-q")
+    assert code == 0 and "beads PSF field 128x128" in out
+    code, _, err = run(capsys, "calibrate", "beads", tmp_path / "sharp.tif", "-o", tmp_path / "x.npz", "--psf-size", "4")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_demo_quick(capsys, tmp_path, one_thread):
+    out = tmp_path / "demo"
+    code, stdout, _ = run(capsys, one_thread, "demo", "--quick", "--out", out, "--device", "cpu", "-q")
+    assert code == 0
+    for name in ("figure.png", "blurred.tif", "deblurred.tif", "truth.tif", "model.safetensors", "psf_field.npz"):
+        assert (out / name).is_file()
+    assert tifffile.imread(out / "deblurred.tif").shape == (128, 128)
+    code, _, err = run(capsys, "demo", "--quick", "--out", out)
+    assert_one_line_error(code, err, "--overwrite")
+
+
+@pytest.mark.parametrize("shape, chunks", [((70, 45), (32, 20)), ((2, 2, 33, 40), (1, 1, 16, 16))])
+def test_lazy_write_any_dimensionality(tmp_path, shape, chunks):
+    da = pytest.importorskip("dask.array")
+    data = np.random.default_rng(3).random(shape).astype(np.float32)
+    for name in ("b.tif", "b.zarr"):
+        write_image(tmp_path / name, da.from_array(data, chunks=chunks))
+        np.testing.assert_array_equal(np.asarray(open_image(tmp_path / name).array).reshape(shape), data)
