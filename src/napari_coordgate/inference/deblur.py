@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._generators import drive
 from ..device import resolve_device
 from ..models.unet import UNet
 from .normalization import DEFAULT_PERCENTILES, IntensityScale
@@ -237,10 +238,4 @@ def deblur(
     (2, 40, 50)
     """
     gen = iter_deblur(image, model, offset=offset, tile_shape=tile_shape, device=device, intensity_range=intensity_range)
-    while True:
-        try:
-            step = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(step)
+    return drive(gen, progress)

@@ -50,6 +50,8 @@ class UNet(nn.Module):
 
     block_class: type[nn.Module] = PlainBlock
     arch = "UNet"
+    #: Whether the architecture uses positions, and so needs ``field_shape``.
+    requires_field = False
 
     def __init__(
         self,
@@ -65,6 +67,8 @@ class UNet(nn.Module):
             raise ValueError(f"depth must be at least 1, got {depth}")
         if base_channels < 1:
             raise ValueError(f"base_channels must be at least 1, got {base_channels}")
+        if field_shape is None and self.requires_field:
+            raise ValueError(f"{self.arch} needs the field_shape (H, W) it is calibrated for")
         if field_shape is not None:
             field_shape = tuple(int(s) for s in field_shape)
             if len(field_shape) != 2 or min(field_shape) < 1:
@@ -179,6 +183,7 @@ class CGUNet(UNet):
 
     block_class = GatedBlock
     arch = "CGUNet"
+    requires_field = True
 
     def __init__(
         self,
@@ -190,8 +195,6 @@ class CGUNet(UNet):
         gate_hidden: int = 32,
         gate_layers: int = 2,
     ) -> None:
-        if field_shape is None:
-            raise ValueError("CGUNet needs the field_shape (H, W) it is calibrated for")
         super().__init__(
             depth, base_channels, field_shape, residual=residual,
             gate_hidden=int(gate_hidden), gate_layers=int(gate_layers),
@@ -206,6 +209,7 @@ class CoordConvUNet(UNet):
 
     block_class = CoordConvBlock
     arch = "CoordConvUNet"
+    requires_field = True
 
     def __init__(
         self,
@@ -215,8 +219,6 @@ class CoordConvUNet(UNet):
         *,
         residual: bool = True,
     ) -> None:
-        if field_shape is None:
-            raise ValueError("CoordConvUNet needs the field_shape (H, W) it is calibrated for")
         super().__init__(depth, base_channels, field_shape, residual=residual)
 
 

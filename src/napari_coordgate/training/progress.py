@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._generators import drive
+
 __all__ = ["TrainingProgress", "TrainingResult", "run_training"]
 
 
@@ -68,10 +70,4 @@ class TrainingResult:
 def run_training(gen: Generator[TrainingProgress, None, TrainingResult],
                  callback: Callable[[TrainingProgress], None] | None = None) -> TrainingResult:
     """Drive a :func:`train` generator to the end, calling ``callback`` on each record."""
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if callback is not None:
-            callback(record)
+    return drive(gen, callback)
