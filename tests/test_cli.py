@@ -180,6 +180,16 @@ def test_calibrate_simulate_then_train_then_info(capsys, tmp_path, one_thread):
     assert code == 0 and "simulated PSF field" in out and "CGUNet" in out
 
 
+def test_train_stops_at_the_time_budget(capsys, tmp_path, one_thread):
+    field = tmp_path / "lens.npz"
+    assert main(["calibrate", "simulate", "-o", str(field), "--field", "64", "--grid", "2", "-q"]) == 0
+    model = tmp_path / "model.safetensors"
+    code, out, _ = run(capsys, one_thread, "train", field, "-o", model, "--depth", "2", "--channels", "2", "--minutes", "0.02",
+                       "--patch", "32", "--specimens", "2", "--batch-size", "2", "--device", "cpu", "-q")
+    assert code == 0
+    assert load_model(model).metadata["training"]["stopped_by"] == "time budget"
+
+
 def test_train_rejects_bad_field_file(capsys, tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros(3))

@@ -16,8 +16,8 @@ from .progress import progress_bar
 __all__ = ["run_calibrate", "run_train", "run_deblur", "run_info"]
 
 
-def _say(args, text: str) -> None:
-    print(text, file=sys.stdout, flush=True)
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def _require_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
@@ -68,7 +68,7 @@ def run_calibrate(args) -> int:
     check_output(args.output, overwrite=args.overwrite)
     field.save(args.output)
     s = field.summary()
-    _say(args, f"wrote {args.output}: {_describe_field(s)} ({time.perf_counter() - t0:.1f} s)")
+    _say(f"wrote {args.output}: {_describe_field(s)} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -103,7 +103,7 @@ def run_train(args) -> int:
     check_output(args.output, overwrite=args.overwrite)
     save_model(result.model, args.output, **result.metadata)
     m = result.metadata["training"]
-    _say(args, f"wrote {args.output}: {result.model.arch}({result.model.depth}), {result.model.n_parameters():,} parameters; "
+    _say(f"wrote {args.output}: {result.model.arch}({result.model.depth}), {result.model.n_parameters():,} parameters; "
                f"{m['steps']} steps in {m['elapsed_s']:.0f} s; validation PSNR {m['input_psnr']:.2f} -> {m['val_psnr']:.2f} dB")
     return 0
 
@@ -174,7 +174,7 @@ def run_deblur(args) -> int:
                          intensity_range=args.range, progress=lambda p: bar.update_to(p.done, p.total))
         write_image(args.output, out, overwrite=args.overwrite, axes=source.axes)
     mode = f"in chunks of {args.chunks or 'default size'}" if chunked else "in memory"
-    _say(args, f"wrote {args.output}: {'x'.join(map(str, shape))} float32, {model.arch}({model.depth}), {mode}, "
+    _say(f"wrote {args.output}: {'x'.join(map(str, shape))} float32, {model.arch}({model.depth}), {mode}, "
                f"{time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -244,5 +244,5 @@ def run_info(args) -> int:
             lines += _info_field(path)
         else:
             lines += _info_image(path)
-    _say(args, "\n".join(lines))
+    _say("\n".join(lines))
     return 0

@@ -49,7 +49,7 @@ def _common(debug_default) -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=debug_default, help="show tracebacks on errors")
     common.add_argument("--quiet", "-q", action="store_true", default=debug_default, help="no progress bars")
     common.add_argument("--threads", type=int, default=None if debug_default is False else debug_default, metavar="N",
-                        help="CPU threads for torch (default: torch's choice)")
+                        help="CPU threads for torch (default: half the CPU cores, at least 1)")
     return common
 
 
@@ -157,17 +157,25 @@ def _one_line(err: BaseException) -> str:
     return text
 
 
+def _default_threads() -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``coordgate`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError("--threads must be at least 1")
-            import torch
+        if args.threads is not None and args.threads < 1:
+            raise ValueError("--threads must be at least 1")
+        import torch
 
-            torch.set_num_threads(args.threads)
+        # torch's default (every core) slows CPU training 10-20x as soon as anything
+        # else runs beside it (measured on 2 cores, docs/benchmarks.md); half the cores
+        # loses little on an idle machine.
+        torch.set_num_threads(args.threads or _default_threads())
         if args.func == "demo":
             from .demo import run_demo as run
         else:
