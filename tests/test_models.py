@@ -217,3 +217,16 @@ def test_models_are_deterministic_numpy_free():
     with torch.no_grad():
         y = model(torch.rand(1, 1, 20, 20, dtype=torch.float64))
     assert y.dtype == torch.float64 and np.isfinite(y.numpy()).all()
+
+
+def test_gate_cache_stays_warm_across_eval_calls_and_is_freed_for_training():
+    model = make(CGUNet).eval()
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        model(x)
+    blocks = [b for _, _, b in model.gated_blocks()]
+    assert all(b._cache for b in blocks)
+    model.eval()
+    assert all(b._cache for b in blocks)
+    model.train()
+    assert not any(b._cache for b in blocks)

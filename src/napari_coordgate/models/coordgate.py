@@ -183,7 +183,10 @@ class CoordGate(nn.Module):
         self._cached_bytes = 0
 
     def train(self, mode: bool = True) -> CoordGate:
-        self.clear_cache()
+        # Entering training frees the cache's memory; switching to eval keeps it warm
+        # (the cache key holds the parameters' version counters, so it is never stale).
+        if mode:
+            self.clear_cache()
         return super().train(mode)
 
     def forward(self, x: torch.Tensor, offsets: torch.Tensor, scale: int = 1) -> torch.Tensor:
