@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_USER_ERRORS = (ValueError, TypeError, OSError, MemoryError, LookupError, ImportError)
+_USER_ERRORS = (ValueError, TypeError, OSError, MemoryError, LookupError, ImportError, RuntimeError)
 
 
 def _one_line(err: BaseException) -> str:
