@@ -21,7 +21,7 @@ import torch
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
-from napari_coordgate._napari.state import state_for
+from napari_coordgate._qt.state import state_for
 
 IMAGES = Path(__file__).resolve().parent / "images"
 PLUGIN = "napari-coordgate"

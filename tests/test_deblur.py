@@ -168,8 +168,7 @@ def test_bad_arguments(model, image):
         deblur(image, model, offset=(1, 2, 3), device="cpu")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_unavailable_cuda_is_a_clear_error(model, image):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA GPU"):
         deblur(image, model, device="cuda")

@@ -44,6 +44,6 @@ def test_command_ids_and_python_names():
     commands = {c.id: c for c in m.contributions.commands}
     for command in commands.values():
         assert command.id.startswith("napari-coordgate.")
-        assert re.fullmatch(r"napari_coordgate\._napari\.\w+:\w+", command.python_name), command.python_name
+        assert re.fullmatch(r"napari_coordgate\._qt\.\w+:\w+", command.python_name), command.python_name
     used = [w.command for w in m.contributions.widgets] + [s.command for s in m.contributions.sample_data]
     assert sorted(used) == sorted(commands)  # every command is used, once

@@ -1,7 +1,7 @@
 """napari-coordgate: remove a microscope's static, spatially varying blur with CoordGate U-Nets.
 
 The package is a Qt-free core (torch + NumPy); the napari widgets live in
-:mod:`napari_coordgate._napari` and are imported only by napari.
+:mod:`napari_coordgate._qt` and are imported only by napari.
 """
 
 from .data import make_training_set

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from napari_coordgate._napari import calibration_widget as calibration_module
+from napari_coordgate._qt import calibration_widget as calibration_module
 from napari_coordgate.psf import render_bead_target, simulate_lens
 
 TIMEOUT = 60_000

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from napari_coordgate import CGUNet
-from napari_coordgate._napari.state import state_for
+from napari_coordgate._qt.state import state_for
 from napari_coordgate.psf.simulate import simulate_lens
 
 PLUGIN = "napari-coordgate"

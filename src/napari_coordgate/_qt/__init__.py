@@ -3,7 +3,7 @@
 This is the only part of napari-coordgate that imports napari or Qt. Each
 widget arranges controls and forwards to the Qt-free core; long work runs in
 ``thread_worker`` generators. The widgets of one viewer share a
-:class:`~napari_coordgate._napari.state.CoordGateState` (see :func:`state_for`).
+:class:`~napari_coordgate._qt.state.CoordGateState` (see :func:`state_for`).
 
 Modules
 -------

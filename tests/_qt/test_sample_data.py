@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from scipy import ndimage
 
-from napari_coordgate._napari import sample_data
+from napari_coordgate._qt import sample_data
 
 SAMPLES = {
     "beads": "bead calibration target",

@@ -6,9 +6,9 @@ import threading
 
 import torch
 
-from napari_coordgate._napari import state as state_module
-from napari_coordgate._napari._threads import leave_a_core_for_the_gui, until_cancelled
-from napari_coordgate._napari.state import CoordGateState, state_for
+from napari_coordgate._qt import state as state_module
+from napari_coordgate._qt._threads import leave_a_core_for_the_gui, until_cancelled
+from napari_coordgate._qt.state import CoordGateState, state_for
 
 
 def test_one_state_per_viewer(make_napari_viewer):

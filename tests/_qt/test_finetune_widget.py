@@ -8,7 +8,7 @@ import torch
 from qtpy.QtCore import QTimer
 
 from napari_coordgate import CGUNet
-from napari_coordgate._napari import finetune_widget as finetune_module
+from napari_coordgate._qt import finetune_widget as finetune_module
 from napari_coordgate.device import available_devices
 
 TIMEOUT = 120_000
