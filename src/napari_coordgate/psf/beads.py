@@ -10,6 +10,7 @@ from scipy.spatial import cKDTree
 
 from .bead_detection import BeadCandidates, detect_beads
 from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
+from .image_checks import as_real_image
 from .psf_field import PSFField
 
 __all__ = ["calibrate_from_beads"]
@@ -89,13 +90,7 @@ def calibrate_from_beads(
     """
     say = report or (lambda message: None)
     raw = np.asarray(image)
-    if raw.ndim != 2:
-        raise ValueError(f"a 2D image is required for bead calibration; got an array of shape {raw.shape}")
-    if not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
-        raise ValueError(f"the bead image must hold real numbers; got dtype {raw.dtype}")
-    data = raw.astype(np.float64)
-    if not np.all(np.isfinite(data)):
-        raise ValueError("the bead image contains NaN or infinite values")
+    data = as_real_image(raw, "bead")
     level = _saturation_level(raw, saturation)
     if len(grid) != 2 or min(grid) < 1:
         raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")

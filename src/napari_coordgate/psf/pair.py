@@ -8,20 +8,14 @@ import numpy as np
 from scipy import ndimage
 
 from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
+from .image_checks import as_real_image
 from .psf_field import PSFField
 from .registration import MIN_REGISTRATION_SCORE, register_pattern, taper_window
 
 __all__ = ["calibrate_from_pair"]
 
 def _as_image(array, name: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != 2:
-        raise ValueError(f"the {name} image must be 2D; got an array of shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"the {name} image must hold real numbers; got dtype {array.dtype}")
-    image = array.astype(np.float64)
-    if not np.all(np.isfinite(image)):
-        raise ValueError(f"the {name} image contains NaN or infinite values")
+    image = as_real_image(array, name)
     if min(image.shape) < 32:
         raise ValueError(f"the {name} image of shape {image.shape} is too small (at least 32 x 32 needed)")
     if image.std() == 0:
