@@ -60,6 +60,20 @@ def test_beads_recover_the_psf_field(lens, bead_slide):
     assert correlation[well_covered].min() >= 0.9, correlation
 
 
+def test_automatic_psf_size_holds_the_aberrated_corners():
+    """The kernel is sized for the widest PSFs (the corners), not the typical one."""
+    lens = simulate_lens((256, 256), defocus_edge=1.0, astigmatism_edge=0.4, coma_edge=0.2)  # the sample lens
+    image, _ = render_bead_target(lens, n_beads=120, brightness=(5e3, 5e4), seed=3)
+    field = calibrate_from_beads(image, grid=(4, 4))
+    k = field.psf_size
+    corner = lens.psf_at(0, 0)
+    c = corner.shape[0] // 2
+    assert corner[c - k // 2 : c + k // 2 + 1, c - k // 2 : c + k // 2 + 1].sum() >= 0.9
+    # Neighbours are kept out of the patch core, not out of the whole patch: most beads stay usable.
+    assert k / 2 < field.metadata["min_separation"] < k
+    assert field.metadata["n_used"] >= 60
+
+
 def test_saturated_beads_are_rejected(lens):
     image, true_positions = render_bead_target(lens, n_beads=60, brightness=(2000, 60000), seed=2)
     level = float(np.percentile(image, 99.9))

@@ -21,6 +21,14 @@ _MARGIN = 3
 _BEADS_PER_NODE = 4.0
 #: Beads within one grid spacing of a node below which its cell is "poorly covered".
 _MIN_COVERAGE = 3
+#: Bead significance above which a bead gets no more weight in the node averages.
+_SNR_WEIGHT_CAP = 50.0
+#: Reach (Gaussian sigma) of the bead weights at a node, in grid spacings, before it grows.
+_START_REACH = 0.5
+#: Default patch size, in widths (FWHM) of the widest beads (95th percentile): an
+#: aberrated or diffraction-limited PSF keeps a good part of its energy in rings
+#: and tails well beyond its FWHM.
+_SIZE_PER_WIDTH = 3.5
 
 
 def calibrate_from_beads(
@@ -54,9 +62,10 @@ def calibrate_from_beads(
     image : (H, W) array_like
         Bead-slide image (raw camera values; any real dtype).
     psf_size : int, optional
-        Odd patch size. By default 2.5 times the 80th percentile of the
-        widths (:func:`.psf_fwhm`) of bright, isolated beads, at least 7 and
-        at most half the image size.
+        Odd patch size. By default 3.5 times the 95th percentile of the
+        widths (:func:`.psf_fwhm`) of bright, isolated beads (so it holds
+        the tails of the most aberrated PSFs), at least 7 and at most half
+        the image size.
     bead_size_px : float
         Bead diameter in pixels. Sets the finest detection scale; beads
         larger than about one pixel broaden the measured PSF (not corrected).
@@ -69,8 +78,10 @@ def calibrate_from_beads(
         the maximum of an integer dtype, or, for float images, the image
         maximum when several pixels share it (a clipped plateau).
     min_separation : float, optional
-        Smallest distance to the nearest other detection, in pixels
-        (default ``psf_size``).
+        Smallest distance to the nearest other detection, in pixels. By
+        default half the patch size plus the 80th-percentile bead width, so
+        that a neighbour's core lies outside the patch (its faint tail is
+        removed with the background and averaged out over many beads).
     report : callable, optional
         Called with progress messages.
 
@@ -106,9 +117,9 @@ def calibrate_from_beads(
             f"all {len(found)} beads found are saturated (pixel values at or above {level:g}); "
             "image the slide with a shorter exposure or less light"
         )
-    k = _choose_psf_size(psf_size, found, ~saturated & (found.snr >= min_snr), data)
-    separation = float(min_separation) if min_separation is not None else float(k)
-    say(f"{len(found)} beads detected; PSF size {k} px, minimum separation {separation:g} px")
+    k, typical_width = _choose_psf_size(psf_size, found, ~saturated & (found.snr >= min_snr), data)
+    separation = float(min_separation) if min_separation is not None else k / 2 + typical_width
+    say(f"{len(found)} beads detected; PSF size {k} px, minimum separation {separation:.1f} px")
 
     reasons = _rejection_reasons(found, saturated, k, separation, min_snr, data.shape)
     keep = np.flatnonzero(reasons == "")
@@ -126,7 +137,7 @@ def calibrate_from_beads(
     patches = np.array(patches)
     kept = np.array(kept)
     positions = found.centres[kept]
-    weights = np.minimum(found.snr[kept], 50.0) ** 2
+    weights = np.minimum(found.snr[kept], _SNR_WEIGHT_CAP) ** 2
 
     psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
     consistent = _consistent_beads(patches, positions, psfs, data.shape)
@@ -167,8 +178,12 @@ def _saturation_level(raw: np.ndarray, saturation: float | None) -> float | None
     return float(top) if np.count_nonzero(raw == top) > 1 else None
 
 
-def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np.ndarray) -> int:
-    """The given size, checked, or 2.5 times the 80th-percentile width of isolated beads."""
+def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np.ndarray) -> tuple[int, float]:
+    """The patch size (given and checked, or from the bead widths) and the typical bead width.
+
+    The default size is ``_SIZE_PER_WIDTH`` times the 95th-percentile width of
+    bright, isolated beads; the typical width is their 80th percentile.
+    """
     shape = data.shape
     if psf_size is not None:
         psf_size = int(psf_size)
@@ -176,9 +191,19 @@ def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np
             raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
         if psf_size + 2 * _MARGIN >= min(shape):
             raise ValueError(f"image of shape {tuple(shape)} is too small for PSF patches of size {psf_size}")
-        return psf_size
     cap = min(shape) // 2
     cap = max(cap - 1 + cap % 2, 3)
+    widths = _bead_widths(found, good, data, cap)
+    typical = float(np.percentile(widths, 80))
+    if psf_size is not None:
+        return psf_size, typical
+    size = int(np.ceil(_SIZE_PER_WIDTH * np.percentile(widths, 95)))
+    return int(np.clip(size + 1 - size % 2, 7, cap)), typical
+
+
+def _bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
+    """FWHM of the good beads that are isolated and far enough from the edge (detection sizes otherwise)."""
+    shape = data.shape
     tree = cKDTree(found.centres)
     widths = []
     for index in np.flatnonzero(good if good.any() else np.ones(len(found), bool)):
@@ -188,9 +213,9 @@ def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np
             patch = _extract_patch(data, found.centres[index], trial)
             if patch is not None:
                 widths.append(psf_fwhm(patch))
-    widths = np.array(widths)[np.isfinite(widths)] if widths else found.diameters / 2
-    size = int(np.ceil(2.5 * np.percentile(widths, 80)))
-    return int(np.clip(size + 1 - size % 2, 7, cap))
+    widths = np.array(widths, dtype=float)
+    widths = widths[np.isfinite(widths)]
+    return widths if widths.size else np.asarray(found.diameters, dtype=float) / 2
 
 
 def _fits(centre: np.ndarray, k: int, shape) -> bool:
@@ -241,7 +266,7 @@ def _grid_average(patches, positions, weights, shape, grid):
         for j, x in enumerate(xs):
             distance = np.hypot(positions[:, 0] - y, positions[:, 1] - x)
             coverage[i, j] = int(np.sum(distance <= spacing))
-            scale = 0.5 * spacing
+            scale = _START_REACH * spacing
             while True:
                 closeness = np.exp(-0.5 * (distance / scale) ** 2)
                 if closeness.sum() >= _BEADS_PER_NODE or scale >= diagonal:
@@ -254,7 +279,7 @@ def _grid_average(patches, positions, weights, shape, grid):
     return psfs, reach, coverage
 
 
-def _local_linear_weights(offsets: np.ndarray, weights: np.ndarray, scale: float, ridge: float = 0.1) -> np.ndarray:
+def _local_linear_weights(offsets: np.ndarray, weights: np.ndarray, scale: float, ridge: float = 0.02) -> np.ndarray:
     """Weights that estimate a value at offset 0 by ridge-regularised local linear regression.
 
     Fitting ``value ~ a + b . offset`` (weighted) and taking ``a`` corrects the
