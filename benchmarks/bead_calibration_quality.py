@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
     p.add_argument("--minutes", type=float, default=3.0, help="training budget per model")
     p.add_argument("--field", type=int, default=256)
     p.add_argument("--beads", type=int, default=120)
-    p.add_argument("--grid", type=int, default=8, help="calibration grid (calibrate_from_beads's default: 8)")
+    p.add_argument("--grid", type=int, default=4, help="calibration grid (4: the napari widget's and the demo's default)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-train", action="store_true", help="only calibrate and compare the fields")
     p.add_argument("--json")

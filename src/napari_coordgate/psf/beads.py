@@ -29,6 +29,10 @@ _START_REACH = 0.5
 #: aberrated or diffraction-limited PSF keeps a good part of its energy in rings
 #: and tails well beyond its FWHM.
 _SIZE_PER_WIDTH = 3.5
+#: Smallest default patch size, in typical (80th-percentile) bead widths.
+_MIN_SIZE_PER_WIDTH = 2.5
+#: A larger default patch must keep this fraction of the beads usable at the smallest size.
+_KEEP_FRACTION = 0.6
 
 
 def calibrate_from_beads(
@@ -62,10 +66,11 @@ def calibrate_from_beads(
     image : (H, W) array_like
         Bead-slide image (raw camera values; any real dtype).
     psf_size : int, optional
-        Odd patch size. By default 3.5 times the 95th percentile of the
+        Odd patch size. By default up to 3.5 times the 95th percentile of the
         widths (:func:`.psf_fwhm`) of bright, isolated beads (so it holds
-        the tails of the most aberrated PSFs), at least 7 and at most half
-        the image size.
+        the tails of the most aberrated PSFs), but no larger than keeps 60 %
+        of the beads usable compared with 2.5 times their 80th-percentile
+        width; at least 7 and at most half the image size.
     bead_size_px : float
         Bead diameter in pixels. Sets the finest detection scale; beads
         larger than about one pixel broaden the measured PSF (not corrected).
@@ -117,8 +122,8 @@ def calibrate_from_beads(
             f"all {len(found)} beads found are saturated (pixel values at or above {level:g}); "
             "image the slide with a shorter exposure or less light"
         )
-    k, typical_width = _choose_psf_size(psf_size, found, ~saturated & (found.snr >= min_snr), data)
-    separation = float(min_separation) if min_separation is not None else k / 2 + typical_width
+    k, typical_width = _choose_psf_size(psf_size, found, saturated, min_snr, min_separation, data)
+    separation = _separation(k, typical_width, min_separation)
     say(f"{len(found)} beads detected; PSF size {k} px, minimum separation {separation:.1f} px")
 
     reasons = _rejection_reasons(found, saturated, k, separation, min_snr, data.shape)
@@ -178,11 +183,21 @@ def _saturation_level(raw: np.ndarray, saturation: float | None) -> float | None
     return float(top) if np.count_nonzero(raw == top) > 1 else None
 
 
-def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np.ndarray) -> tuple[int, float]:
-    """The patch size (given and checked, or from the bead widths) and the typical bead width.
+def _choose_psf_size(
+    psf_size: int | None,
+    found: BeadCandidates,
+    saturated: np.ndarray,
+    min_snr: float,
+    min_separation: float | None,
+    data: np.ndarray,
+) -> tuple[int, float]:
+    """The patch size (given and checked, or chosen from the bead widths) and the typical bead width.
 
-    The default size is ``_SIZE_PER_WIDTH`` times the 95th-percentile width of
-    bright, isolated beads; the typical width is their 80th percentile.
+    The default is the largest odd size up to ``_SIZE_PER_WIDTH`` times the
+    95th-percentile width of bright, isolated beads (outliers such as blended
+    pairs removed) that still leaves ``_KEEP_FRACTION`` of the beads usable
+    (not crowded or clipped by the image edge) compared with the smallest
+    size, ``_MIN_SIZE_PER_WIDTH`` times the typical (80th-percentile) width.
     """
     shape = data.shape
     if psf_size is not None:
@@ -193,12 +208,33 @@ def _choose_psf_size(psf_size, found: BeadCandidates, good: np.ndarray, data: np
             raise ValueError(f"image of shape {tuple(shape)} is too small for PSF patches of size {psf_size}")
     cap = min(shape) // 2
     cap = max(cap - 1 + cap % 2, 3)
-    widths = _bead_widths(found, good, data, cap)
+    widths = _bead_widths(found, ~saturated & (found.snr >= min_snr), data, cap)
+    spread = 1.4826 * np.median(np.abs(widths - np.median(widths)))
+    widths = widths[widths <= np.median(widths) + 5 * max(spread, 0.1 * np.median(widths))]
     typical = float(np.percentile(widths, 80))
     if psf_size is not None:
         return psf_size, typical
-    size = int(np.ceil(_SIZE_PER_WIDTH * np.percentile(widths, 95)))
-    return int(np.clip(size + 1 - size % 2, 7, cap)), typical
+
+    def odd(size: float) -> int:
+        size = int(np.ceil(size))
+        return int(np.clip(size + 1 - size % 2, 7, cap))
+
+    smallest, largest = odd(_MIN_SIZE_PER_WIDTH * typical), odd(_SIZE_PER_WIDTH * np.percentile(widths, 95))
+
+    def usable(k: int) -> int:
+        reasons = _rejection_reasons(found, saturated, k, _separation(k, typical, min_separation), min_snr, shape)
+        return int(np.sum(reasons == ""))
+
+    floor = _KEEP_FRACTION * usable(smallest)
+    for k in range(largest, smallest, -2):
+        if usable(k) >= floor:
+            return k, typical
+    return smallest, typical
+
+
+def _separation(k: int, typical_width: float, min_separation: float | None) -> float:
+    """The given minimum separation, or half the patch plus a typical bead width."""
+    return float(min_separation) if min_separation is not None else k / 2 + typical_width
 
 
 def _bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
