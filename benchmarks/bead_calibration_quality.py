@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     p.add_argument("--minutes", type=float, default=3.0, help="training budget per model")
     p.add_argument("--field", type=int, default=256)
     p.add_argument("--beads", type=int, default=120)
-    p.add_argument("--grid", type=int, default=4, help="calibration grid (4: the napari widget's and the demo's default)")
+    p.add_argument("--grid", type=int, default=0,
+                   help="calibration grid, g x g (0: calibrate_from_beads chooses it from the bead coverage)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-train", action="store_true", help="only calibrate and compare the fields")
     p.add_argument("--json")
@@ -68,11 +69,11 @@ def main(argv=None) -> dict:
     field = (args.field, args.field)
     lens = simulate_lens(field, defocus_edge=1.0, astigmatism_edge=0.4, coma_edge=0.2)
     beads, _ = render_bead_target(lens, n_beads=args.beads, brightness=(5e3, 5e4), seed=3)
-    found = calibrate_from_beads(beads, grid=(args.grid, args.grid))
+    found = calibrate_from_beads(beads, grid=(args.grid, args.grid) if args.grid else None)
     corr = node_correlations(found, lens)
     meta = found.metadata
     fidelity = blur_fidelity(found, lens)
-    print(f"beads used: {meta.get('n_used')} of {meta.get('n_detected')} detected; PSF size {found.psf_size} px; "
+    print(f"beads used: {meta.get('n_used')} of {meta.get('n_detected')} detected; grid {found.grid_shape}; PSF size {found.psf_size} px; "
           f"PSF correlation at nodes: min {corr.min():.3f}, median {np.median(corr):.3f}")
     print(f"blur fidelity (calibrated vs true blur of 4 specimens): {fidelity['psnr']:.2f} dB, "
           f"centre {fidelity['psnr_centre']:.2f}, edge {fidelity['psnr_edge']:.2f}")

@@ -74,6 +74,21 @@ def test_automatic_psf_size_holds_the_aberrated_corners():
     assert field.metadata["n_used"] >= 60
 
 
+def test_grid_is_chosen_from_the_bead_coverage(lens, bead_slide):
+    image, _ = bead_slide
+    field = calibrate_from_beads(image)
+    assert field.metadata["grid"] == "automatic" and not field.metadata["poorly_covered_cells"]
+    gy, gx = field.grid_shape
+    assert gy == gx and 2 <= gy <= 8
+    # One cell finer would leave some node with fewer than 3 beads nearby (or exceed the 8 cap).
+    if gy < 8:
+        finer = calibrate_from_beads(image, grid=(gy + 1, gx + 1))
+        assert finer.metadata["grid"] == "given" and finer.metadata["poorly_covered_cells"]
+    # A strip of beads: cells follow the image's shape.
+    strip = calibrate_from_beads(image[:, :128])
+    assert strip.grid_shape[0] > strip.grid_shape[1]
+
+
 def test_saturated_beads_are_rejected(lens):
     image, true_positions = render_bead_target(lens, n_beads=60, brightness=(2000, 60000), seed=2)
     level = float(np.percentile(image, 99.9))

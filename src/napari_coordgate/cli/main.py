@@ -65,7 +65,8 @@ def _add_calibrate(sub, common):
     beads.add_argument("image", help="bead image (TIFF, Zarr, .npy), one 2D plane")
     beads.add_argument("--bead-size", type=float, default=1.0, help="bead diameter in pixels (default 1)")
     beads.add_argument("--min-snr", type=float, default=10.0, help="ignore beads below this SNR (default 10)")
-    beads.add_argument("--grid", type=_pair(), default=(8, 8), help="PSF grid, e.g. 8 or 8,6 (default 8)")
+    beads.add_argument("--grid", type=_pair(), default=None,
+                       help="PSF grid, e.g. 8 or 8,6 (default: the finest up to 8 with 3 beads near every node)")
     pair = how.add_parser("pair", parents=[common], help="from a sharp / blurred image pair")
     pair.add_argument("sharp", help="sharp reference image")
     pair.add_argument("blurred", help="the same scene through the instrument")

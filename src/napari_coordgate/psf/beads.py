@@ -21,6 +21,8 @@ _MARGIN = 3
 _BEADS_PER_NODE = 4.0
 #: Beads within one grid spacing of a node below which its cell is "poorly covered".
 _MIN_COVERAGE = 3
+#: Finest automatic grid: cells along the longer side of the image.
+_MAX_AUTO_GRID = 8
 #: Bead significance above which a bead gets no more weight in the node averages.
 _SNR_WEIGHT_CAP = 50.0
 #: Reach (Gaussian sigma) of the bead weights at a node, in grid spacings, before it grows.
@@ -40,7 +42,7 @@ def calibrate_from_beads(
     *,
     psf_size: int | None = None,
     bead_size_px: float = 1.0,
-    grid: tuple[int, int] = (8, 8),
+    grid: tuple[int, int] | None = None,
     min_snr: float = 10.0,
     saturation: float | None = None,
     min_separation: float | None = None,
@@ -74,8 +76,10 @@ def calibrate_from_beads(
     bead_size_px : float
         Bead diameter in pixels. Sets the finest detection scale; beads
         larger than about one pixel broaden the measured PSF (not corrected).
-    grid : (gy, gx)
-        Grid of the returned field.
+    grid : (gy, gx), optional
+        Grid of the returned field. By default the finest grid of up to 8
+        cells along the longer side (cells about square) in which every node
+        has at least 3 usable beads within one grid spacing.
     min_snr : float
         Smallest accepted bead significance (see :class:`.BeadCandidates`).
     saturation : float, optional
@@ -108,9 +112,10 @@ def calibrate_from_beads(
     raw = np.asarray(image)
     data = as_real_image(raw, "bead")
     level = _saturation_level(raw, saturation)
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
-    grid = (int(grid[0]), int(grid[1]))
+    if grid is not None:
+        if len(grid) != 2 or min(grid) < 1:
+            raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
+        grid = (int(grid[0]), int(grid[1]))
 
     say("detecting beads")
     found = detect_beads(data, bead_size_px=bead_size_px)
@@ -142,6 +147,10 @@ def calibrate_from_beads(
     patches = np.array(patches)
     kept = np.array(kept)
     positions = found.centres[kept]
+    grid_given = grid is not None
+    if not grid_given:
+        grid = _auto_grid(positions, data.shape)
+        say(f"grid {grid[0]}x{grid[1]}: the finest with {_MIN_COVERAGE} or more beads near every node")
     weights = np.minimum(found.snr[kept], _SNR_WEIGHT_CAP) ** 2
 
     psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
@@ -164,6 +173,7 @@ def calibrate_from_beads(
         "coverage": coverage.tolist(),
         "poorly_covered_cells": poorly,
         "reach_px": reach.tolist(),
+        "grid": "given" if grid_given else "automatic",
         "psf_size": k,
         "min_separation": separation,
         "min_snr": float(min_snr),
@@ -289,6 +299,24 @@ def _extract_patch(data: np.ndarray, centre: np.ndarray, k: int) -> np.ndarray |
     return patch / flux if flux > 0 else None
 
 
+def _coverage(positions: np.ndarray, shape, grid) -> np.ndarray:
+    """Number of beads within one grid spacing of each node, ``(gy, gx)``."""
+    ys, xs = node_coordinates(shape[0], grid[0]), node_coordinates(shape[1], grid[1])
+    spacing = max(shape[0] / grid[0], shape[1] / grid[1])
+    distance = np.hypot(positions[:, 0, None, None] - ys[:, None], positions[:, 1, None, None] - xs[None, :])
+    return np.sum(distance <= spacing, axis=0)
+
+
+def _auto_grid(positions: np.ndarray, shape) -> tuple[int, int]:
+    """The finest grid, up to ``_MAX_AUTO_GRID`` cells along the longer side, with every node covered."""
+    longer = max(shape)
+    for n in range(_MAX_AUTO_GRID, 1, -1):
+        grid = (max(1, round(n * shape[0] / longer)), max(1, round(n * shape[1] / longer)))
+        if _coverage(positions, shape, grid).min() >= _MIN_COVERAGE:
+            return grid
+    return (1, 1)
+
+
 def _grid_average(patches, positions, weights, shape, grid):
     """Node PSFs as distance-weighted bead averages; also the reach and coverage maps."""
     gy, gx = grid
@@ -297,11 +325,10 @@ def _grid_average(patches, positions, weights, shape, grid):
     diagonal = float(np.hypot(*shape))
     psfs = np.empty((gy, gx) + patches.shape[1:])
     reach = np.empty((gy, gx))
-    coverage = np.empty((gy, gx), dtype=int)
+    coverage = _coverage(positions, shape, grid)
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
             distance = np.hypot(positions[:, 0] - y, positions[:, 1] - x)
-            coverage[i, j] = int(np.sum(distance <= spacing))
             scale = _START_REACH * spacing
             while True:
                 closeness = np.exp(-0.5 * (distance / scale) ** 2)
