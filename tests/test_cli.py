@@ -211,12 +211,94 @@ def test_calibrate_from_pair_and_beads(capsys, tmp_path):
     code, out, _ = run(capsys, "calibrate", "pair", tmp_path / "sharp.tif", tmp_path / "blurred.tif",
                        "-o", tmp_path / "pair.npz", "--grid", "2", "-q")
     assert code == 0 and "pair PSF field 128x128" in out
+    assert "explained fraction: " in out and "FWHM: " in out
     beads, _ = render_bead_target(lens, n_beads=40, seed=0)
     tifffile.imwrite(tmp_path / "beads.tif", beads)
     code, out, _ = run(capsys, "calibrate", "beads", tmp_path / "beads.tif", "-o", tmp_path / "beads.npz", "--grid", "2", "-q")
     assert code == 0 and "beads PSF field 128x128" in out
     code, _, err = run(capsys, "calibrate", "beads", tmp_path / "sharp.tif", "-o", tmp_path / "x.npz", "--psf-size", "4")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def bead_slide(tmp_path_factory):
+    """A 128 x 128 bead slide (TIFF) through a simulated NA 0.8, 520 nm, 130 nm/pixel lens, and pure noise."""
+    from napari_coordgate.psf.bead_target import render_bead_target
+    from napari_coordgate.psf.simulate import simulate_lens
+
+    root = tmp_path_factory.mktemp("beads")
+    lens = simulate_lens((128, 128), grid=(2, 2), defocus_edge=0.8, seed=1)
+    beads, _ = render_bead_target(lens, n_beads=50, seed=2)
+    tifffile.imwrite(root / "beads.tif", beads.astype(np.float32))
+    tifffile.imwrite(root / "noise.tif", np.random.default_rng(0).normal(100, 1, (64, 64)).astype(np.float32))
+    return root
+
+
+def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
+    out_file = tmp_path / "pupil.npz"
+    code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", out_file, "-q", "--model", "pupil",
+                       "--na", "0.8", "--wavelength", "520", "--pixel-size", "130", "--immersion-index", "1.0")
+    assert code == 0 and "beads PSF field 128x128" in out, out
+    for words in ("model: pupil", "beads: ", " used of ", "held-out beads: ", " unexplained", "FWHM: ",
+                  "at the centre; corners top left "):
+        assert words in out, (words, out)
+    from napari_coordgate.psf.psf_field import PSFField
+
+    meta = PSFField.load(out_file).metadata
+    assert meta["method"].startswith("pupil")
+    assert meta["optics"]["na"] == pytest.approx(0.8) and meta["optics"]["pixel_size_nm"] == pytest.approx(130)
+    assert meta["optics"]["wavelength_nm"] == pytest.approx(520)
+    code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", tmp_path / "e.npz", "-q",
+                       "--model", "empirical")
+    assert code == 0 and "model: empirical" in out
+    assert PSFField.load(tmp_path / "e.npz").metadata["method"].startswith("empirical")
+
+
+def test_calibrate_beads_refusal_and_bad_model(capsys, tmp_path, bead_slide):
+    code, _, err = run(capsys, "calibrate", "beads", bead_slide / "noise.tif", "-o", tmp_path / "x.npz", "-q")
+    assert_one_line_error(code, err)
+    assert code == 1 and not (tmp_path / "x.npz").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", "beads", str(bead_slide / "beads.tif"), "-o", str(tmp_path / "x.npz"), "--model", "zernike"])
+    assert exit_info.value.code == 2
+    assert_one_line_error(2, capsys.readouterr().err, "--model")
+
+
+def test_calibrate_beads_report_lines(capsys, tmp_path, monkeypatch, bead_slide):
+    """The printed report of a bead calibration, from a hand-made result."""
+    from napari_coordgate.psf import beads as beads_module
+    from napari_coordgate.psf.simulate import simulate_lens
+
+    lens = simulate_lens((128, 128), grid=(2, 2), defocus_edge=0.5)
+    metadata = {
+        "method": "pupil", "method_reason": "NA, wavelength and pixel size were given.",
+        "n_detected": 12, "n_used": 9, "rejected": {"saturated": 2, "hot pixel": 1, "faint": 0},
+        "beads": [[10, 10]] * 9, "rejected_beads": [[5, 5, "saturated"]] * 2 + [[7, 7, "hot pixel"]],
+        "held_out": {"n_beads": 4, "unexplained_fraction": 0.08,
+                     "by_region": {"centre": 0.02, "middle": None, "edge": 0.2}},
+        "warnings": ["beads cover only 45% of the field;\n the PSF elsewhere is extrapolated by the pupil model"],
+        "optics": {"na": 0.8, "wavelength_nm": 520, "pixel_size_nm": 130, "immersion_index": 1.0},
+    }
+    calls = []
+
+    def fake(image, **kwargs):
+        calls.append(kwargs)
+        return type(lens)(lens.psfs, lens.field_shape, kind="beads", metadata=metadata)
+
+    monkeypatch.setattr(beads_module, "calibrate_from_beads", fake)
+    code, out, err = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", tmp_path / "b.npz", "-q",
+                         "--na", "0.8", "--wavelength", "520", "--pixel-size", "130", "--grid", "3,2")
+    assert code == 0
+    assert calls[0]["method"] == "auto" and calls[0]["na"] == 0.8 and calls[0]["wavelength_nm"] == 520
+    assert calls[0]["pixel_size_nm"] == 130 and calls[0]["immersion_index"] is None and calls[0]["grid"] == (3, 2)
+    lines = out.splitlines()
+    assert "  model: pupil; NA, wavelength and pixel size were given" in lines
+    assert "  beads: 9 used of 12 detected; rejected: 2 saturated, 1 hot pixel" in lines
+    assert "  held-out beads: 4, 8% of their light unexplained (by region: centre 2%, middle n/a, edge 20%)" \
+        in lines
+    assert any(line.startswith("  FWHM: ") and "bottom right" in line for line in lines)
+    assert err.strip() == ("coordgate: warning: beads cover only 45% of the field; the PSF elsewhere is extrapolated "
+                           "by the pupil model")
 
 
 def test_demo_quick(capsys, tmp_path, one_thread):

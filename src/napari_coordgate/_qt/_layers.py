@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Image, Points
 
-__all__ = ["show_image", "show_points", "show_psf_field", "image_plane_scale"]
+__all__ = ["show_image", "show_points", "show_psf_field", "show_fwhm_map", "show_beads", "image_plane_scale",
+           "REASON_COLOURS"]
 
 
 def show_image(viewer, name: str, data, **props) -> Image:
@@ -35,15 +36,81 @@ def image_plane_scale(layer) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(layer.scale[-2:], float), np.asarray(layer.translate[-2:], float)
 
 
-def show_points(viewer, name: str, positions, reference, *, size: float) -> Points:
+def show_points(viewer, name: str, positions, reference, *, size: float, border_color="cyan", features=None,
+                text=None) -> Points:
     """Show ``(y, x)`` pixel positions of the ``reference`` image as a Points layer
-    called ``name`` (replacing an earlier one)."""
+    called ``name`` (replacing an earlier one).
+
+    ``border_color`` is one colour or one per point; ``features`` (a dict of
+    per-point columns) and ``text`` are passed on to napari.
+    """
     if name in viewer.layers:
         viewer.layers.remove(name)
     scale, translate = image_plane_scale(reference)
+    extra = {} if features is None else {"features": features}
+    if text is not None:
+        extra["text"] = text
     return viewer.add_points(
         np.asarray(positions, float).reshape(-1, 2), name=name, size=size, scale=scale, translate=translate,
-        face_color="transparent", border_color="cyan", border_width=0.15, opacity=0.8,
+        face_color="transparent", border_color=border_color, border_width=0.15, opacity=0.8, **extra,
+    )
+
+
+#: Colours of the bead markers: used beads, then rejected beads by reason (others: white).
+REASON_COLOURS = {
+    "used": "lime", "saturated": "red", "hot pixel": "magenta", "faint": "gray", "inconsistent": "orange",
+    "edge": "yellow", "overlapping": "deepskyblue",
+}
+
+
+def show_beads(viewer, used, rejected, reference, *, size: float,
+               names: tuple[str, str] = ("detected beads", "rejected beads")) -> tuple[Points | None, Points | None]:
+    """Show the beads a calibration used (green) and rejected (coloured by reason).
+
+    ``used`` holds ``(y, x)`` positions, ``rejected`` ``(y, x, reason)``
+    rows. Both layers carry a ``reason`` feature ("used" for used beads);
+    the rejected beads are labelled with it. A layer with no beads is
+    removed (so that an earlier run's markers do not linger).
+    """
+    layers = []
+    rows = (
+        [(float(y), float(x), "used") for y, x in (used or [])],
+        [(float(b[0]), float(b[1]), str(b[2])) for b in (rejected or [])],
+    )
+    for name, beads in zip(names, rows):
+        if not beads:
+            if name in viewer.layers:
+                viewer.layers.remove(name)
+            layers.append(None)
+            continue
+        reasons = [reason for _, _, reason in beads]
+        colours = [REASON_COLOURS.get(reason, "white") for reason in reasons]
+        text = None if name == names[0] else {"string": "{reason}", "size": 7, "color": "white",
+                                               "anchor": "upper_left"}
+        layers.append(show_points(viewer, name, [b[:2] for b in beads], reference, size=size,
+                                  border_color=colours, features={"reason": reasons}, text=text))
+    return layers[0], layers[1]
+
+
+def show_fwhm_map(viewer, psf_field, reference, name: str) -> Image:
+    """Show the FWHM (pixels) of each grid PSF as an image laid over the field.
+
+    Each map pixel covers its grid cell of the ``reference`` image, its centre
+    on the cell's node (where that PSF was measured).
+    """
+    fwhm = np.asarray(psf_field.metadata.get("fwhm_map_px") or psf_field.fwhm_map(), float)
+    if fwhm.shape != tuple(psf_field.grid_shape):
+        fwhm = psf_field.fwhm_map()
+    cell = np.asarray(psf_field.field_shape, float) / np.asarray(psf_field.grid_shape, float)
+    scale, translate = image_plane_scale(reference)
+    finite = fwhm[np.isfinite(fwhm)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    # map pixel i is centred on node i, at field coordinate (i + 0.5) * cell - 0.5
+    return show_image(
+        viewer, name, fwhm.astype(np.float32), scale=scale * cell, translate=translate + scale * (cell - 1) / 2,
+        colormap="viridis", contrast_limits=(low, high), opacity=0.5, metadata={"unit": "FWHM, pixels"},
     )
 
 

@@ -15,12 +15,15 @@ from ..psf.pair import calibrate_from_pair
 from ..psf.psf_field import PSFField
 from ..psf.simulate import simulate_lens
 from ._controls import StatusLine, ask_open_path, ask_save_path, button, info_label, layer_combo, report_error
-from ._layers import show_points, show_psf_field
+from ._layers import show_beads, show_fwhm_map, show_psf_field
 from .state import state_for
 
 __all__ = ["CalibrationWidget"]
 
 KINDS = [("Bead slide", "beads"), ("Sharp + blurred pair", "pair"), ("Simulated lens", "simulated")]
+#: The models of a bead calibration (``method=`` of :func:`calibrate_from_beads`).
+BEAD_MODELS = [("auto", "auto"), ("pupil (known optics)", "pupil"), ("empirical (unknown optics)", "empirical"),
+               ("per-node average", "nodes")]
 
 
 @thread_worker(ignore_errors=True)
@@ -34,6 +37,36 @@ def calibration_job(kind: str, images: list, options: dict):
     else:
         field = simulate_lens(**options)
     return field, messages
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.0f}%"
+
+
+def bead_report(field: PSFField) -> list[str]:
+    """Short lines about a bead calibration: the model, the beads used, the held-out check."""
+    m = field.metadata
+    lines = []
+    if m.get("method"):
+        reason = m.get("method_reason")
+        lines.append(f"Model: {m['method']}" + (f"; {' '.join(str(reason).split()).rstrip('.')}." if reason else "."))
+    rejected = {reason: n for reason, n in (m.get("rejected") or {}).items() if n}
+    if "n_used" in m:
+        text = f"{m['n_used']} beads used"
+        if "n_detected" in m:
+            text += f" of {m['n_detected']} detected"
+        if rejected:
+            text += "; rejected: " + ", ".join(f"{n} {reason}" for reason, n in rejected.items())
+        lines.append(text + ".")
+    held = m.get("held_out")
+    if held:
+        regions = ", ".join(f"{region} {_percent(value)}" for region, value in (held.get("by_region") or {}).items()
+                            if value is not None)
+        fraction = held.get("unexplained_fraction")
+        lines.append(f"Held-out beads ({held.get('n_beads', '?')}): "
+                     + ("not scored" if fraction is None else f"{_percent(fraction)} of their light unexplained")
+                     + (f" ({regions})." if regions else "."))
+    return lines
 
 
 def coverage_warning(field: PSFField) -> str:
@@ -54,7 +87,12 @@ class CalibrationWidget(QWidget):
 
     The result becomes the shared calibration (the Fine-tune widget's
     default), is shown as a "PSF field" layer (each grid PSF drawn over its
-    cell of the field) and, for beads, the beads used as a Points layer.
+    cell of the field) and a "<image> FWHM map" layer (the width of each grid
+    PSF over its cell) and, for beads, the beads used ("detected beads",
+    green) and rejected ("rejected beads", coloured and labelled by reason) as
+    Points layers. For a bead slide the model (auto, pupil, empirical,
+    per-node average) and the optics (NA 0 = unknown) can be chosen; the model
+    used, why, the held-out check and any warnings go to the status line.
     Save / Load write and read ``.npz`` PSF-field files.
     """
 
@@ -70,13 +108,30 @@ class CalibrationWidget(QWidget):
                                        tooltip="Bead diameter in pixels (sub-resolution beads: about 1)")
         self._min_snr = FloatSpinBox(label="min bead SNR", value=10.0, min=1, max=1000,
                                      tooltip="Fainter beads are too noisy to use")
+        self._model = ComboBox(label="model", choices=BEAD_MODELS, value="auto", tooltip=(
+            "pupil: a pupil-function model of the objective (needs NA, wavelength and pixel size); "
+            "empirical: a smooth model fitted to the beads (optics unknown); per-node average: the beads near "
+            "each grid node averaged; auto: the pupil model when the optics are given, otherwise chosen from the data"))
+        self._bead_na = FloatSpinBox(label="NA", value=0.0, min=0.0, max=1.7, step=0.05,
+                                     tooltip="Numerical aperture of the objective; 0 = unknown (the optics are "
+                                             "passed on only when NA, wavelength and pixel size are all given)")
+        self._bead_wavelength = FloatSpinBox(label="emission (nm)", value=520.0, min=0.0, max=2000,
+                                             tooltip="Emission wavelength of the beads, in nm")
+        self._bead_pixel_size = FloatSpinBox(label="pixel size (nm)", value=0.0, min=0.0, max=100_000, step=1.0,
+                                             tooltip=(
+            "Pixel size in the sample plane, in nm; 0 = unknown. Prefilled from the bead layer's scale when it is "
+            "not 1 (napari's convention: scale in µm per pixel, so nm = scale × 1000)"))
+        self._immersion = FloatSpinBox(label="immersion index", value=0.0, min=0.0, max=2.0, step=0.01,
+                                       tooltip="Refractive index of the immersion medium (e.g. 1.0 air, 1.33 water, "
+                                               "1.515 oil); 0 = let the calibration assume one")
         self._sharp_image = layer_combo(viewer, "sharp image")
         self._blurred_image = layer_combo(viewer, "blurred image")
         self._psf_size = SpinBox(label="PSF size (px)", value=0, min=0, max=255,
                                  tooltip="Odd kernel size; 0 chooses one from the data")
-        self._grid_y = SpinBox(label="grid rows", value=4, min=1, max=32,
-                               tooltip="PSFs measured on a grid; each node needs about 3 beads within a cell")
-        self._grid_x = SpinBox(label="grid columns", value=4, min=1, max=32)
+        self._grid_y = SpinBox(label="grid rows", value=4, min=0, max=32,
+                               tooltip="PSFs measured on a grid; each node needs about 3 beads within a cell. "
+                                       "0 = automatic (bead slides only)")
+        self._grid_x = SpinBox(label="grid columns", value=4, min=0, max=32, tooltip="0 = automatic (bead slides only)")
         self._field_h = SpinBox(label="field height", value=256, min=16, max=2**15)
         self._field_w = SpinBox(label="field width", value=256, min=16, max=2**15)
         self._na = FloatSpinBox(label="NA", value=0.8, min=0.05, max=1.5, step=0.05)
@@ -88,7 +143,8 @@ class CalibrationWidget(QWidget):
         self._seed = SpinBox(label="manufacturing seed", value=-1, min=-1, max=2**31 - 1,
                              tooltip="-1: the ideal, centred lens; otherwise a random alignment error")
         # the controls of each target kind; one form, so that the labels line up
-        self._bead_controls = (self._bead_image, self._bead_size, self._min_snr)
+        self._bead_controls = (self._bead_image, self._bead_size, self._min_snr, self._model, self._bead_na,
+                               self._bead_wavelength, self._bead_pixel_size, self._immersion)
         self._pair_controls = (self._sharp_image, self._blurred_image)
         self._lens_controls = (self._field_h, self._field_w, self._na, self._wavelength, self._pixel_size,
                                self._defocus, self._astigmatism, self._coma, self._seed)
@@ -111,16 +167,50 @@ class CalibrationWidget(QWidget):
         layout.addStretch(1)
 
         self._kind.changed.connect(self._show_kind)
+        self._bead_image.changed.connect(self._prefill_pixel_size)
         self._run_button.clicked.connect(self._run)
         self._save_button.clicked.connect(self._ask_save)
         self._load_button.clicked.connect(self._ask_load)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._show_kind(self._kind.value)
+        self._prefill_pixel_size(self._bead_image.value)
         self._on_psf_field(self._state.psf_field)
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
         self._form.reset_choices()
+
+    def _prefill_pixel_size(self, layer) -> None:
+        """Take the pixel size from a bead layer whose scale is set (napari: µm per pixel)."""
+        if layer is None:
+            return
+        size = float(layer.scale[-1])
+        if size > 0 and abs(size - 1.0) > 1e-9:
+            self._bead_pixel_size.value = min(round(size * 1000.0, 3), self._bead_pixel_size.max)
+
+    def _bead_options(self) -> dict | None:
+        """The model and optics options of a bead calibration (None after showing an error)."""
+        options = dict(method=self._model.value, bead_size_px=self._bead_size.value, min_snr=self._min_snr.value)
+        if self._bead_na.value > 0:
+            if self._bead_wavelength.value <= 0 or self._bead_pixel_size.value <= 0:
+                show_error("Calibration: with the NA given, also give the emission wavelength and the pixel size "
+                           "(or set NA to 0 for unknown optics)")
+                return None
+            options.update(na=self._bead_na.value, wavelength_nm=self._bead_wavelength.value,
+                           pixel_size_nm=self._bead_pixel_size.value)
+            if self._immersion.value > 0:
+                options["immersion_index"] = self._immersion.value
+        return options
+
+    def _grid(self, kind: str):
+        """The grid shape, None for automatic (beads), or False after showing an error."""
+        grid = (self._grid_y.value, self._grid_x.value)
+        if min(grid) > 0:
+            return grid
+        if kind == "beads":
+            return None
+        show_error("Calibration: an automatic grid (0) is only for bead slides; give the grid rows and columns")
+        return False
 
     def _show_kind(self, kind: str) -> None:
         for controls, shown in ((self._bead_controls, kind == "beads"), (self._pair_controls, kind == "pair"),
@@ -132,9 +222,12 @@ class CalibrationWidget(QWidget):
     def _request(self):
         """``(images, options, reference layer)`` for the chosen target kind, or None."""
         kind = self._kind.value
+        grid = self._grid(kind)
+        if grid is False:
+            return None
         if kind == "simulated":
             options = dict(
-                field_shape=(self._field_h.value, self._field_w.value), grid=(self._grid_y.value, self._grid_x.value),
+                field_shape=(self._field_h.value, self._field_w.value), grid=grid,
                 na=self._na.value, wavelength_nm=self._wavelength.value, pixel_size_nm=self._pixel_size.value,
                 defocus_edge=self._defocus.value, astigmatism_edge=self._astigmatism.value,
                 coma_edge=self._coma.value, seed=None if self._seed.value < 0 else self._seed.value,
@@ -148,9 +241,12 @@ class CalibrationWidget(QWidget):
         if any(layer.rgb or layer.ndim != 2 for layer in layers):
             show_error("Calibration: the calibration images must be single-channel 2D image layers")
             return None
-        options = dict(psf_size=self._psf_size.value or None, grid=(self._grid_y.value, self._grid_x.value))
+        options = dict(psf_size=self._psf_size.value or None, grid=grid)
         if kind == "beads":
-            options.update(bead_size_px=self._bead_size.value, min_snr=self._min_snr.value)
+            bead_options = self._bead_options()
+            if bead_options is None:
+                return None
+            options.update(bead_options)
         return [layer.data for layer in layers], options, layers[-1]
 
     def _run(self) -> None:
@@ -179,16 +275,28 @@ class CalibrationWidget(QWidget):
     def _on_result(self, kind: str, reference, field: PSFField, messages: list[str]) -> None:
         self._state.psf_field = field
         show_psf_field(self._viewer, field, reference)
-        beads = field.metadata.get("beads")
-        if kind == "beads" and beads:
-            show_points(self._viewer, "detected beads", beads, reference, size=max(3, field.psf_size // 2))
-        warning = coverage_warning(field)
-        text = "\n".join(messages[-2:]) or "Done."
-        if warning:
-            show_warning(f"Calibration: {warning}")
-            self._status.show_message(f"{text}\n{warning}", "warning")
+        base = reference.name if reference is not None else "PSF field"
+        show_fwhm_map(self._viewer, field, reference, f"{base} FWHM map")
+        meta = field.metadata
+        if kind == "beads":
+            show_beads(self._viewer, meta.get("beads"), meta.get("rejected_beads"), reference,
+                       size=max(3, field.psf_size // 2))
+            lines = bead_report(field)
         else:
-            self._status.show_message(text, "ok")
+            lines = []
+            if meta.get("explained_fraction") is not None:
+                lines.append(f"The PSF field explains {_percent(meta['explained_fraction'])} of the blurred image.")
+        s = field.summary()
+        lines.append(f"FWHM {s['fwhm_centre_px']:.2f} px at the centre, {s['fwhm_corners_mean_px']:.2f} px "
+                     "in the corners.")
+        warnings = [str(w) for w in meta.get("warnings") or []]
+        coverage = coverage_warning(field)
+        if coverage:
+            warnings.append(coverage)
+        for warning in warnings:
+            show_warning(f"Calibration: {warning}")
+        text = "\n".join(lines + [f"Warning: {w}" for w in warnings]) or "\n".join(messages[-2:]) or "Done."
+        self._status.show_message(text, "warning" if warnings else "ok")
 
     def _on_psf_field(self, field) -> None:
         if field is None:
@@ -236,5 +344,6 @@ class CalibrationWidget(QWidget):
             return
         self._state.psf_field = field
         show_psf_field(self._viewer, field, None)
+        show_fwhm_map(self._viewer, field, None, "PSF field FWHM map")
         show_info(f"Loaded the calibration {Path(path).name}")
         self._status.show_message(f"Loaded {Path(path).name}.", "ok")

@@ -56,8 +56,11 @@ def run_calibrate(args) -> int:
         from ..psf.beads import calibrate_from_beads
 
         image = _read_plane(args.image, "bead image")
-        field = calibrate_from_beads(image, psf_size=args.psf_size, bead_size_px=args.bead_size, grid=args.grid,
-                                     min_snr=args.min_snr, report=_reporter(args))
+        field = calibrate_from_beads(
+            image, method=args.model, na=args.na, wavelength_nm=args.wavelength, pixel_size_nm=args.pixel_size,
+            immersion_index=args.immersion_index, psf_size=args.psf_size, bead_size_px=args.bead_size, grid=args.grid,
+            min_snr=args.min_snr, report=_reporter(args),
+        )
     else:
         from ..psf.pair import calibrate_from_pair
 
@@ -69,7 +72,43 @@ def run_calibrate(args) -> int:
     field.save(args.output)
     s = field.summary()
     _say(f"wrote {args.output}: {_describe_field(s)} ({time.perf_counter() - t0:.1f} s)")
+    for line in _calibration_report(field, s):
+        _say(f"  {line}")
+    for warning in field.metadata.get("warnings") or []:
+        print(f"coordgate: warning: {' '.join(str(warning).split())}", file=sys.stderr, flush=True)
     return 0
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.0f}%"
+
+
+def _calibration_report(field, s: dict) -> list[str]:
+    """The report of a measured PSF field: model, beads, held-out check, FWHM (warnings apart)."""
+    m = field.metadata
+    lines = []
+    if m.get("method"):
+        reason = m.get("method_reason")
+        lines.append(f"model: {m['method']}" + (f"; {' '.join(str(reason).split()).rstrip('.')}" if reason else ""))
+    if field.kind == "beads" and "n_used" in m:
+        rejected = {reason: n for reason, n in (m.get("rejected") or {}).items() if n}
+        text = f"beads: {m['n_used']} used of {m.get('n_detected', '?')} detected"
+        text += "; rejected: " + (", ".join(f"{n} {reason}" for reason, n in rejected.items()) if rejected else "none")
+        lines.append(text)
+    held = m.get("held_out")
+    if held:
+        regions = ", ".join(f"{region} {_percent(value)}" for region, value in (held.get("by_region") or {}).items())
+        fraction = held.get("unexplained_fraction")
+        lines.append(f"held-out beads: {held.get('n_beads', '?')}"
+                     + ("" if fraction is None else f", {_percent(fraction)} of their light unexplained")
+                     + (f" (by region: {regions})" if regions else ""))
+    if m.get("explained_fraction") is not None:
+        lines.append(f"explained fraction: {_percent(m['explained_fraction'])} of the blurred image")
+    if field.kind in ("beads", "pair"):
+        corners = s["fwhm_corners_px"]
+        lines.append(f"FWHM: {s['fwhm_centre_px']:.2f} px at the centre; corners "
+                     + ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in corners.items()) + " px")
+    return lines
 
 
 def _describe_field(s: dict) -> str:

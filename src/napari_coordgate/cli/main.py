@@ -67,6 +67,14 @@ def _add_calibrate(sub, common):
     beads.add_argument("--min-snr", type=float, default=10.0, help="ignore beads below this SNR (default 10)")
     beads.add_argument("--grid", type=_pair(), default=None,
                        help="PSF grid, e.g. 8 or 8,6 (default: the finest up to 8 with 3 beads near every node)")
+    beads.add_argument("--model", choices=("auto", "pupil", "empirical", "nodes"), default="auto",
+                       help="PSF model: pupil (known optics), empirical (unknown optics), nodes (per-node average) "
+                            "or auto (pupil when --na, --wavelength and --pixel-size are given; default)")
+    beads.add_argument("--na", type=float, default=None, help="numerical aperture of the objective")
+    beads.add_argument("--wavelength", type=float, default=None, help="emission wavelength in nm")
+    beads.add_argument("--pixel-size", type=float, default=None, help="pixel size in the sample plane, in nm")
+    beads.add_argument("--immersion-index", type=float, default=None,
+                       help="refractive index of the immersion medium (default: assumed from the NA)")
     pair = how.add_parser("pair", parents=[common], help="from a sharp / blurred image pair")
     pair.add_argument("sharp", help="sharp reference image")
     pair.add_argument("blurred", help="the same scene through the instrument")

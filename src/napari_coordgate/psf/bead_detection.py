@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.feature import peak_local_max
 
 __all__ = ["BeadCandidates", "estimate_background", "detect_beads"]
 
@@ -97,6 +98,7 @@ def detect_beads(image: np.ndarray, *, bead_size_px: float = 1.0, threshold: flo
     mask = ndimage.binary_fill_holes(ndimage.binary_closing(z_best > threshold, iterations=1))
     labels, n_objects = ndimage.label(mask)
     found = {k: [] for k in ("centres", "snr", "diameters", "peak_values")}
+    positive = np.clip(smoothed[0], 0, None)
     for index, region in enumerate(ndimage.find_objects(labels), start=1):
         footprint = labels[region] == index
         area = int(footprint.sum())
@@ -104,16 +106,33 @@ def detect_beads(image: np.ndarray, *, bead_size_px: float = 1.0, threshold: flo
             continue  # isolated noise pixels
         scale_scores = [z[region][footprint].max() for z in z_maps]
         best = int(np.argmax(scale_scores))
-        weights = np.clip(smoothed[0][region], 0, None) * footprint
+        # Touching beads make one footprint: split it at the peaks of the best-scale map
+        # (smoothed at the scale that detects these beads best, so a ring is one peak).
+        z = np.where(footprint, z_maps[best][region], 0.0)
+        peaks = peak_local_max(z, min_distance=max(2, int(round(2 * scales[best]))), threshold_abs=threshold,
+                               exclude_border=False)
+        if len(peaks) == 0:
+            peaks = np.array([np.unravel_index(np.argmax(z), z.shape)])
+        offset = np.array([region[0].start, region[1].start])
+        radius = np.sqrt(area / np.pi / len(peaks)) + 2 * scales[best]
+        if len(peaks) > 1:
+            gaps = np.linalg.norm(peaks[:, None] - peaks[None], axis=-1) + np.eye(len(peaks)) * 1e9
+            radii = np.minimum(radius, 0.5 * gaps.min(axis=1))
+        else:
+            radii = np.array([radius])
+        weights = positive[region] * footprint
         if weights.sum() <= 0:
             continue
         rows, cols = np.indices(footprint.shape)
-        total = weights.sum()
-        centre = np.array([(weights * rows).sum() / total + region[0].start, (weights * cols).sum() / total + region[1].start])
-        found["centres"].append(centre)
-        found["snr"].append(float(scale_scores[best]))
-        found["diameters"].append(2.0 * np.sqrt(area / np.pi))
-        found["peak_values"].append(float(image[region][footprint].max()))
+        for peak, reach in zip(peaks, radii):
+            near = weights * (np.hypot(rows - peak[0], cols - peak[1]) <= max(reach, 1.5))
+            if near.sum() <= 0:
+                continue
+            centre = np.array([(near * rows).sum(), (near * cols).sum()]) / near.sum() + offset
+            found["centres"].append(centre)
+            found["snr"].append(float(z[tuple(peak)]) if len(peaks) > 1 else float(scale_scores[best]))
+            found["diameters"].append(2.0 * np.sqrt(area / np.pi / len(peaks)))
+            found["peak_values"].append(float((image[region] * (near > 0)).max()))
     return BeadCandidates(
         centres=np.array(found["centres"]).reshape(-1, 2),
         snr=np.array(found["snr"]),

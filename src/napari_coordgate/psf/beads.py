@@ -1,372 +1,484 @@
-"""calibrate_from_beads: measure an instrument's PSF field from an image of a bead slide."""
+"""calibrate_from_beads: fit a smooth model of the instrument's PSF field to a bead-slide image."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
+import torch
 
 from .bead_detection import BeadCandidates, detect_beads
-from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
+from .bead_fit import BeadScene, SceneFit, fit_scene
+from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
+from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report
+from .centroid import centre_on_centroid, robust_centroid
+from .empirical_field import EmpiricalFieldModel
+from .field_interp import node_coordinates, psf_fwhm
+from .field_polynomials import field_uv, n_monomials
 from .image_checks import as_real_image
 from .psf_field import PSFField
+from .pupil_field import ABERRATIONS, PupilFieldModel
 
-__all__ = ["calibrate_from_beads"]
+__all__ = ["calibrate_from_beads", "METHODS"]
 
-#: Pixels around a patch used for the local background and the sub-pixel shift.
-_MARGIN = 3
-#: Effective number of beads (sum of Gaussian weights) wanted at each grid node.
-_BEADS_PER_NODE = 4.0
-#: Beads within one grid spacing of a node below which its cell is "poorly covered".
-_MIN_COVERAGE = 3
-#: Finest automatic grid: cells along the longer side of the image.
-_MAX_AUTO_GRID = 8
-#: Bead significance above which a bead gets no more weight in the node averages.
-_SNR_WEIGHT_CAP = 50.0
-#: Reach (Gaussian sigma) of the bead weights at a node, in grid spacings, before it grows.
-_START_REACH = 0.5
-#: Default patch size, in widths (FWHM) of the widest beads (95th percentile): an
-#: aberrated or diffraction-limited PSF keeps a good part of its energy in rings
-#: and tails well beyond its FWHM.
-_SIZE_PER_WIDTH = 3.5
-#: Smallest default patch size, in typical (80th-percentile) bead widths.
-_MIN_SIZE_PER_WIDTH = 2.5
-#: A larger default patch must keep this fraction of the beads usable at the smallest size.
-_KEEP_FRACTION = 0.6
+#: Field models ``calibrate_from_beads`` offers.
+METHODS = ("auto", "pupil", "empirical", "nodes")
+#: Polynomial orders the empirical model chooses from (by held-out beads).
+_EMPIRICAL_ORDERS = (1, 2, 3, 4)
+#: Beads needed per polynomial term of the empirical model (fewer: that order is not tried).
+_BEADS_PER_TERM = 8
+#: Fraction of the usable beads held out to judge the models.
+_HELD_OUT = 0.2
+#: Kernel size in widths (95th percentile) of the widest beads: an aberrated PSF keeps a good
+#: part of its energy in rings and one-sided (comatic) tails well beyond its width.
+_SIZE_PER_WIDTH = 5.0
+#: A bead whose brightest pixel holds more than this of its 3x3 light is a hot pixel.
+_HOT_PIXEL_FRACTION = 0.6
+#: Weight of the empirical model's ridge on its field-dependent terms.
+_RIDGE = 1e-3
+#: Default optics assumed by the pupil model when none are given (its cut-off is then fitted).
+_DEFAULT_NA = 1.0
 
 
 def calibrate_from_beads(
     image: np.ndarray,
     *,
+    method: str = "auto",
+    na: float | None = None,
+    wavelength_nm: float | None = None,
+    pixel_size_nm: float | None = None,
+    immersion_index: float | None = None,
     psf_size: int | None = None,
-    bead_size_px: float = 1.0,
     grid: tuple[int, int] | None = None,
+    bead_size_px: float = 1.0,
     min_snr: float = 10.0,
     saturation: float | None = None,
     min_separation: float | None = None,
     report: Callable[[str], None] | None = None,
 ) -> PSFField:
-    """Measure a PSF field from an image of sub-resolution beads.
+    """Measure a PSF field by fitting a smooth field model to every usable bead of a bead slide.
 
-    Beads are detected at several scales (:func:`.bead_detection.detect_beads`),
-    then rejected when saturated, closer than ``min_separation`` to another
-    detection, too close to the image edge for a full patch, or fainter
-    than ``min_snr``. Each kept bead gives a ``k x k`` patch: local background
-    (median of a ring around the patch) removed, re-centred on the bead's
-    centroid with a cubic-spline sub-pixel shift, normalised to unit sum.
-    The PSF at each grid node is the average of the bead patches weighted by
-    ``exp(-d**2 / (2 s**2)) * min(snr, 50)**2``, where ``d`` is the distance to
-    the node and ``s`` starts at half the grid spacing and grows until the
-    weights add up to about four beads (so empty corners are extrapolated
-    from the nearest beads). Beads whose patch disagrees with the resulting
-    field (doublets, debris) are dropped and the average is recomputed.
+    Beads are detected (:func:`.bead_detection.detect_beads`), then the
+    whole image is fitted at once (:func:`.bead_fit.fit_scene`): each bead
+    is the model's PSF at its sub-pixel position times a flux, over a
+    smooth background, with noise weights. Beads clipped by the image edge
+    keep their visible pixels, overlapping neighbours are fitted together,
+    and dim, wide beads count with the weight their photons give them. Only
+    saturated beads, hot pixels, beads too faint to measure (``min_snr``)
+    and beads the model cannot fit (blends, debris) are rejected.
+
+    Field models (``method``):
+
+    - ``"pupil"``: a pupil function whose Zernike-type aberrations are
+      low-order polynomials of the field position
+      (:class:`.PupilFieldModel`): it extrapolates to the corners the way
+      optics does. Uses ``na``, ``wavelength_nm``, ``pixel_size_nm`` and
+      ``immersion_index`` when given; otherwise it fits the pupil size.
+    - ``"empirical"``: for unknown optics, PSF pixels that are polynomials
+      of the field position (:class:`.EmpiricalFieldModel`), the order
+      chosen by held-out beads.
+    - ``"nodes"``: the per-node bead average (:func:`.bead_nodes.calibrate_nodes`).
+    - ``"auto"``: ``"pupil"`` when the optics are given; otherwise both
+      fitted models, keeping the one whose held-out beads fit better.
+
+    A fifth of the beads is held out of each fit; the model's residual on
+    them is the calibration's report card. Every PSF returned is centred on
+    its intensity centroid (see :mod:`.centroid`).
 
     Parameters
     ----------
     image : (H, W) array_like
         Bead-slide image (raw camera values; any real dtype).
+    method : {"auto", "pupil", "empirical", "nodes"}
+        Field model, see above.
+    na, wavelength_nm, pixel_size_nm : float, optional
+        Numerical aperture, emission wavelength and object-plane pixel size
+        (all three, or none).
+    immersion_index : float, optional
+        Refractive index of the immersion medium (uses the high-NA defocus).
     psf_size : int, optional
-        Odd patch size. By default up to 3.5 times the 95th percentile of the
-        widths (:func:`.psf_fwhm`) of bright, isolated beads (so it holds
-        the tails of the most aberrated PSFs), but no larger than keeps 60 %
-        of the beads usable compared with 2.5 times their 80th-percentile
-        width; at least 7 and at most half the image size.
-    bead_size_px : float
-        Bead diameter in pixels. Sets the finest detection scale; beads
-        larger than about one pixel broaden the measured PSF (not corrected).
+        Odd kernel size. By default 3.5 times the 95th percentile of the
+        bead widths (:func:`.psf_fwhm`), between 9 and half the image.
     grid : (gy, gx), optional
-        Grid of the returned field. By default the finest grid of up to 8
-        cells along the longer side (cells about square) in which every node
-        has at least 3 usable beads within one grid spacing.
+        Grid on which the fitted model is sampled. By default cells of
+        about 32 pixels, 4 to 16 along each side.
+    bead_size_px : float
+        Bead diameter in pixels (finest detection scale).
     min_snr : float
-        Smallest accepted bead significance (see :class:`.BeadCandidates`).
+        Smallest accepted flux significance (flux over its standard error).
     saturation : float, optional
-        Pixel value at or above which a bead counts as saturated. By default
-        the maximum of an integer dtype, or, for float images, the image
-        maximum when several pixels share it (a clipped plateau).
+        Pixel value at or above which a bead counts as saturated (default:
+        the maximum of an integer dtype, or a clipped plateau of a float image).
     min_separation : float, optional
-        Smallest distance to the nearest other detection, in pixels. By
-        default half the patch size plus the 80th-percentile bead width, so
-        that a neighbour's core lies outside the patch (its faint tail is
-        removed with the background and averaged out over many beads).
+        Only for ``method="nodes"``.
     report : callable, optional
         Called with progress messages.
 
     Returns
     -------
     PSFField
-        ``kind="beads"``. ``metadata`` holds ``n_detected``, ``n_used``,
-        ``rejected`` (counts by reason), ``beads`` (used ``(y, x)`` positions),
-        ``coverage`` (beads within one grid spacing of each node),
-        ``poorly_covered_cells`` and the settings used.
+        ``kind="beads"``. ``metadata`` holds ``method`` and
+        ``method_reason``, ``n_detected``, ``n_used``, ``rejected`` (counts
+        by reason), ``beads`` (used ``(y, x)`` centroids), ``rejected_beads``
+        (``[y, x, reason]``), ``held_out`` (unexplained fraction overall and
+        by region), ``coverage``, ``warnings``, ``optics``, ``fwhm_map_px``
+        and, for the pupil model, ``aberrations`` (waves at the centre and
+        the corner).
 
     Raises
     ------
     ValueError
-        For an image that is not 2D, with no beads, with only saturated beads,
-        or with no usable bead left.
+        For an unusable image or arguments, no beads, only saturated beads
+        or hot pixels, too few or badly spread beads, or a model that
+        cannot explain its held-out beads; each message says what slide
+        would fix it.
     """
     say = report or (lambda message: None)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    optics = _check_optics(na, wavelength_nm, pixel_size_nm, immersion_index)
+    if not (np.isfinite(min_snr) and min_snr > 0):
+        raise ValueError(f"min_snr must be a positive number; got {min_snr}")
     raw = np.asarray(image)
     data = as_real_image(raw, "bead")
+    grid = _check_grid(grid, data.shape)
+    if method == "nodes":
+        field = calibrate_nodes(raw, psf_size=psf_size, bead_size_px=bead_size_px, grid=grid, min_snr=min_snr,
+                                saturation=saturation, min_separation=min_separation, report=report)
+        field.metadata.update(method="nodes", method_reason="asked for", optics=optics, warnings=[])
+        return field
     level = _saturation_level(raw, saturation)
-    if grid is not None:
-        if len(grid) != 2 or min(grid) < 1:
-            raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
-        grid = (int(grid[0]), int(grid[1]))
+    if data.max() == data.min():
+        raise ValueError("the bead image is constant (no beads, no noise): check the exposure and the camera")
 
     say("detecting beads")
     found = detect_beads(data, bead_size_px=bead_size_px)
     if len(found) == 0:
+        if level is not None and np.mean(data >= level) > 0.5:
+            raise ValueError(f"the bead image is saturated (most pixels at {level:g}): use a shorter exposure")
         raise ValueError("no beads found in the image: nothing stands out of the background noise")
+    reasons = np.full(len(found), "", dtype=object)
     saturated = found.peak_values >= level if level is not None else np.zeros(len(found), bool)
     if saturated.all():
         raise ValueError(
             f"all {len(found)} beads found are saturated (pixel values at or above {level:g}); "
             "image the slide with a shorter exposure or less light"
         )
-    k, typical_width = _choose_psf_size(psf_size, found, saturated, min_snr, min_separation, data)
-    separation = _separation(k, typical_width, min_separation)
-    say(f"{len(found)} beads detected; PSF size {k} px, minimum separation {separation:.1f} px")
+    reasons[saturated] = "saturated"
+    hot = _hot_pixels(data, found) & ~saturated
+    reasons[hot] = "hot pixel"
+    if hot.sum() > 0.5 * len(found):
+        raise ValueError(
+            f"{int(hot.sum())} of the {len(found)} bright spots are single hot pixels, not beads: "
+            "a bead's image spreads over several pixels; this looks like a dark frame or a camera defect map"
+        )
+    k = _psf_size(psf_size, found, ~saturated & ~hot & (found.snr >= min_snr), data)
+    candidates = np.flatnonzero(reasons == "")
+    say(f"{len(found)} beads detected; PSF size {k} px")
+    check_bead_count(len(candidates), _counts(reasons))
 
-    reasons = _rejection_reasons(found, saturated, k, separation, min_snr, data.shape)
-    keep = np.flatnonzero(reasons == "")
-    patches, kept = [], []
-    for index in keep:
-        patch = _extract_patch(data, found.centres[index], k)
-        if patch is None:
-            reasons[index] = "faint"
-        else:
-            patches.append(patch)
-            kept.append(index)
-    if not kept:
-        counts = {r: int(np.sum(reasons == r)) for r in np.unique(reasons)}
-        raise ValueError(f"no usable beads among the {len(found)} found (rejected: {counts})")
-    patches = np.array(patches)
-    kept = np.array(kept)
-    positions = found.centres[kept]
-    grid_given = grid is not None
-    if not grid_given:
-        grid = _auto_grid(positions, data.shape)
-        say(f"grid {grid[0]}x{grid[1]}: the finest with {_MIN_COVERAGE} or more beads near every node")
-    weights = np.minimum(found.snr[kept], _SNR_WEIGHT_CAP) ** 2
+    excluded = _exclusion_mask(data.shape, found.centres[reasons != ""], k)
+    scene = BeadScene(data, found.background, max(found.noise_sigma, 1e-6) ** 2, k,
+                      _start_positions(data - found.background, found.centres[candidates], k), excluded)
+    say(f"fitting {len(candidates)} beads")
+    start_kernel = _start_kernel(scene, found.snr[candidates])
+    # One noise model for every fit, so the models' held-out residuals compare: a photon-counting
+    # camera whose background variance is its level (an offset camera gets bright pixels
+    # weighted a little more than their noise says).
+    gain = scene.read_variance / max(float(np.median(found.background)), scene.read_variance)
+    first = fit_scene(scene, EmpiricalFieldModel(scene.window, k, 0, start_kernel), rounds=3, iterations=15, gain=gain)
 
-    psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
-    consistent = _consistent_beads(patches, positions, psfs, data.shape)
-    if not consistent.all() and consistent.sum() >= 1:
-        reasons[kept[~consistent]] = "inconsistent"
-        say(f"dropping {int((~consistent).sum())} beads whose shape disagrees with their neighbours")
-        patches, positions, weights = patches[consistent], positions[consistent], weights[consistent]
-        psfs, reach, coverage = _grid_average(patches, positions, weights, data.shape, grid)
-    psfs = clean_psf_tails(psfs)
+    # Reject what the first fit cannot use: beads too faint to measure, blends and debris.
+    significance = first.fluxes / first.flux_errors
+    misfit = _misfits(first, np.ones(len(candidates), bool), tolerance=20.0)  # blends: one PSF cannot fit them
+    faint = significance < min_snr
+    reasons[candidates[faint]] = "faint"
+    reasons[candidates[misfit & ~faint]] = "inconsistent"
+    keep = ~faint & ~misfit
+    check_bead_count(int(keep.sum()), _counts(reasons))
+    positions = first.positions[keep]
+    coverage, warnings = check_spread(positions, data.shape)
+    if keep.sum() < len(candidates):
+        say(f"{int(faint.sum())} faint and {int((misfit & ~faint).sum())} inconsistent beads dropped")
+    scene = BeadScene(data, scene.background, scene.read_variance, k, positions,
+                      excluded | _exclusion_mask(data.shape, first.positions[~keep], k, core_only=True))
+    start = SceneFit(positions, first.fluxes[keep], first.flux_errors[keep], first.chi2[keep], first.chi2_null[keep],
+                     first.n_pixels[keep], first.gain, first.loss)
 
-    rejected = {r: int(np.sum(reasons == r)) for r in ("saturated", "edge", "overlapping", "faint", "inconsistent")}
-    poorly = [[int(i), int(j)] for i, j in zip(*np.nonzero(coverage < _MIN_COVERAGE))]
-    say(f"{len(positions)} beads used; {len(poorly)} of {coverage.size} grid cells poorly covered")
+    held_out = np.zeros(len(positions), bool)
+    held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
+    trials = _trial_models(method, optics, scene, start_kernel, found, keep, candidates, data.shape)
+    results = []
+    for name, model in trials:
+        say(f"fitting the {name} model")
+        fit = fit_scene(scene, model, fitted=~held_out, start=start, regularisation=_ridge(model), gain=gain)
+        check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
+        score = float(np.sum(check.chi2[held_out]))
+        results.append((score, name, model, fit, check))
+        say(f"{name}: held-out residual {score / max(np.sum(check.n_pixels[held_out]), 1):.3f} per pixel")
+    score, name, model, fit, check = min(results, key=lambda item: item[0])
+    method_reason = _reason(method, optics, results)
+    say(f"using the {name} model: {method_reason}")
+    held = held_out_report(check.positions[held_out], check.chi2[held_out], check.chi2_null[held_out],
+                           check.n_pixels[held_out], data.shape)
+    unexplained = held["unexplained_fraction"]
+    if unexplained is not None and unexplained > MAX_UNEXPLAINED:
+        raise ValueError(
+            f"the PSF model cannot explain the held-out beads: {100 * unexplained:.0f}% of their light is left "
+            f"unexplained ({MAX_UNEXPLAINED:.0%} allowed); the image may hold debris, aggregates or a non-uniform "
+            "background rather than isolated sub-resolution beads: image a clean bead slide"
+        )
+    final = fit_scene(scene, model, start=fit, regularisation=_ridge(model), gain=gain)
+    # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
+    bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0)
+    if bad.any() and (~bad).sum() >= len(bad) // 2:
+        kept_index = candidates[keep]
+        reasons[kept_index[bad]] = "inconsistent"
+        say(f"{int(bad.sum())} beads the {name} model cannot fit dropped (blends or debris)")
+        scene = BeadScene(data, scene.background, scene.read_variance, k, final.positions[~bad],
+                          scene.excluded | _exclusion_mask(data.shape, final.positions[bad], k, core_only=True))
+        start = SceneFit(*(getattr(final, f)[~bad] for f in ("positions", "fluxes", "flux_errors", "chi2", "chi2_null",
+                                                                "n_pixels")), final.gain, final.loss)
+        final = fit_scene(scene, model, start=start, regularisation=_ridge(model), gain=gain)
+
+    grid_shape = grid or _default_grid(data.shape)
+    psfs = _sample_field(model, data.shape, grid_shape, k)
+    used = final.positions
+    rejected_beads = [[float(y), float(x), str(r)] for (y, x), r in zip(found.centres, reasons) if r]
     metadata = {
+        "method": name,
+        "method_reason": method_reason,
         "n_detected": len(found),
-        "n_used": len(positions),
-        "rejected": rejected,
-        "beads": positions.tolist(),
-        "coverage": coverage.tolist(),
-        "poorly_covered_cells": poorly,
-        "reach_px": reach.tolist(),
-        "grid": "given" if grid_given else "automatic",
+        "n_used": int(len(used)),
+        "rejected": _counts(reasons),
+        "beads": used.tolist(),
+        "rejected_beads": rejected_beads,
+        "held_out": held,
+        "coverage": coverage,
+        "warnings": warnings,
+        "optics": optics,
         "psf_size": k,
-        "min_separation": separation,
+        "grid": "given" if grid else "automatic",
         "min_snr": float(min_snr),
         "bead_size_px": float(bead_size_px),
         "saturation_level": level,
         "noise_sigma": found.noise_sigma,
+        "noise_gain": final.gain,
     }
-    return PSFField(psfs, data.shape, kind="beads", metadata=metadata)
+    if isinstance(model, PupilFieldModel):
+        metadata["aberrations"] = _aberration_summary(model, data.shape)
+        metadata["pupil_model"] = model.describe()
+    else:
+        metadata["empirical_order"] = model.order
+    field = PSFField(psfs, data.shape, kind="beads", metadata=metadata)
+    field.metadata["fwhm_map_px"] = field.fwhm_map().tolist()
+    for warning in warnings:
+        say(f"warning: {warning}")
+    say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}")
+    return field
 
 
-def _saturation_level(raw: np.ndarray, saturation: float | None) -> float | None:
-    if saturation is not None:
-        return float(saturation)
-    if np.issubdtype(raw.dtype, np.integer):
-        return float(np.iinfo(raw.dtype).max)
-    top = raw.max()
-    return float(top) if np.count_nonzero(raw == top) > 1 else None
+# ----------------------------------------------------------------------------- checks
+def _check_optics(na, wavelength_nm, pixel_size_nm, immersion_index) -> dict | None:
+    given = [v is not None for v in (na, wavelength_nm, pixel_size_nm)]
+    if not any(given):
+        if immersion_index is not None:
+            raise ValueError("immersion_index needs na, wavelength_nm and pixel_size_nm too")
+        return None
+    if not all(given):
+        raise ValueError("give all three optical parameters (na, wavelength_nm, pixel_size_nm), or none")
+    values = {"na": na, "wavelength_nm": wavelength_nm, "pixel_size_nm": pixel_size_nm}
+    for key, value in values.items():
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{key} must be a positive number; got {value}")
+    if na >= 1.6:
+        raise ValueError(f"na must be below 1.6; got {na}")
+    if immersion_index is not None and not (np.isfinite(immersion_index) and immersion_index >= na):
+        raise ValueError(f"immersion_index must be a number at least the NA ({na}); got {immersion_index}")
+    cutoff = na * pixel_size_nm / wavelength_nm
+    if cutoff > 0.5:
+        raise ValueError(
+            f"the pixels ({pixel_size_nm:g} nm) are too large for NA {na:g} at {wavelength_nm:g} nm: the PSF is "
+            "undersampled; check the pixel size (object plane, in nm)"
+        )
+    return {**{k: float(v) for k, v in values.items()}, "immersion_index": immersion_index}
 
 
-def _choose_psf_size(
-    psf_size: int | None,
-    found: BeadCandidates,
-    saturated: np.ndarray,
-    min_snr: float,
-    min_separation: float | None,
-    data: np.ndarray,
-) -> tuple[int, float]:
-    """The patch size (given and checked, or chosen from the bead widths) and the typical bead width.
+def _check_grid(grid, shape) -> tuple[int, int] | None:
+    if grid is None:
+        return None
+    if len(grid) != 2 or not all(float(g).is_integer() and g >= 1 for g in grid):
+        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
+    grid = (int(grid[0]), int(grid[1]))
+    if grid[0] > shape[0] or grid[1] > shape[1]:
+        raise ValueError(f"grid {grid} has more cells than the image of shape {shape} has pixels")
+    return grid
 
-    The default is the largest odd size up to ``_SIZE_PER_WIDTH`` times the
-    95th-percentile width of bright, isolated beads (outliers such as blended
-    pairs removed) that still leaves ``_KEEP_FRACTION`` of the beads usable
-    (not crowded or clipped by the image edge) compared with the smallest
-    size, ``_MIN_SIZE_PER_WIDTH`` times the typical (80th-percentile) width.
-    """
-    shape = data.shape
+
+def _counts(reasons: np.ndarray) -> dict:
+    return {r: int(np.sum(reasons == r)) for r in ("saturated", "hot pixel", "faint", "inconsistent")}
+
+
+def _misfits(fit: SceneFit, among: np.ndarray, tolerance: float) -> np.ndarray:
+    """Beads whose residual per pixel lies ``tolerance`` robust spreads above the median."""
+    per_pixel = fit.chi2 / np.maximum(fit.n_pixels, 1)
+    typical = np.median(per_pixel[among])
+    spread = max(1.4826 * np.median(np.abs(per_pixel[among] - typical)), 0.05 * typical)
+    return among & (per_pixel > typical + tolerance * spread)
+
+
+def _hot_pixels(data: np.ndarray, found: BeadCandidates) -> np.ndarray:
+    """Detections whose light sits in a single pixel (camera defects, cosmic rays)."""
+    hot = np.zeros(len(found), bool)
+    H, W = data.shape
+    for i, (y, x) in enumerate(np.round(found.centres).astype(int)):
+        y0, y1, x0, x1 = max(y - 2, 0), min(y + 3, H), max(x - 2, 0), min(x + 3, W)
+        window = data[y0:y1, x0:x1] - found.background[y0:y1, x0:x1]
+        total = np.clip(window, 0, None).sum()
+        hot[i] = total > 0 and window.max() > _HOT_PIXEL_FRACTION * total
+    return hot
+
+
+# ------------------------------------------------------------------------ set-up
+def _psf_size(psf_size: int | None, found: BeadCandidates, good: np.ndarray, data: np.ndarray) -> int:
+    cap = min(data.shape) // 2
+    cap = max(cap - 1 + cap % 2, 3)
     if psf_size is not None:
         psf_size = int(psf_size)
-        if psf_size < 1 or psf_size % 2 == 0:
-            raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
-        if psf_size + 2 * _MARGIN >= min(shape):
-            raise ValueError(f"image of shape {tuple(shape)} is too small for PSF patches of size {psf_size}")
-    cap = min(shape) // 2
-    cap = max(cap - 1 + cap % 2, 3)
-    widths = _bead_widths(found, ~saturated & (found.snr >= min_snr), data, cap)
+        if psf_size < 3 or psf_size % 2 == 0:
+            raise ValueError(f"psf_size must be an odd integer of at least 3; got {psf_size}")
+        if psf_size > cap:
+            raise ValueError(f"image of shape {tuple(data.shape)} is too small for PSF patches of size {psf_size}")
+        return psf_size
+    widths = _bead_widths(found, good, data, cap)
     spread = 1.4826 * np.median(np.abs(widths - np.median(widths)))
     widths = widths[widths <= np.median(widths) + 5 * max(spread, 0.1 * np.median(widths))]
-    typical = float(np.percentile(widths, 80))
-    if psf_size is not None:
-        return psf_size, typical
-
-    def odd(size: float) -> int:
-        size = int(np.ceil(size))
-        return int(np.clip(size + 1 - size % 2, 7, cap))
-
-    smallest, largest = odd(_MIN_SIZE_PER_WIDTH * typical), odd(_SIZE_PER_WIDTH * np.percentile(widths, 95))
-
-    def usable(k: int) -> int:
-        reasons = _rejection_reasons(found, saturated, k, _separation(k, typical, min_separation), min_snr, shape)
-        return int(np.sum(reasons == ""))
-
-    floor = _KEEP_FRACTION * usable(smallest)
-    for k in range(largest, smallest, -2):
-        if usable(k) >= floor:
-            return k, typical
-    return smallest, typical
+    size = int(np.ceil(_SIZE_PER_WIDTH * np.percentile(widths, 95)))
+    return int(np.clip(size + 1 - size % 2, 9, cap))
 
 
-def _separation(k: int, typical_width: float, min_separation: float | None) -> float:
-    """The given minimum separation, or half the patch plus a typical bead width."""
-    return float(min_separation) if min_separation is not None else k / 2 + typical_width
+def _exclusion_mask(shape, centres: np.ndarray, k: int, core_only: bool = False) -> np.ndarray:
+    """Pixels near the given beads (their whole window, or their core), left out of the fit."""
+    mask = np.zeros(shape, bool)
+    half = max(2, k // 6) if core_only else k // 2 + 2
+    for y, x in np.round(centres).astype(int):
+        mask[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1] = True
+    return mask
 
 
-def _bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
-    """FWHM of the good beads that are isolated and far enough from the edge (detection sizes otherwise)."""
-    shape = data.shape
-    tree = cKDTree(found.centres)
-    widths = []
-    for index in np.flatnonzero(good if good.any() else np.ones(len(found), bool)):
-        trial = int(np.clip(2 * np.ceil(0.75 * found.diameters[index] + 2) + 1, 7, cap))
-        isolated = len(tree.query_ball_point(found.centres[index], 0.75 * trial)) == 1
-        if isolated and _fits(found.centres[index], trial, shape):
-            patch = _extract_patch(data, found.centres[index], trial)
-            if patch is not None:
-                widths.append(psf_fwhm(patch))
-    widths = np.array(widths, dtype=float)
-    widths = widths[np.isfinite(widths)]
-    return widths if widths.size else np.asarray(found.diameters, dtype=float) / 2
+def _start_positions(residual: np.ndarray, centres: np.ndarray, k: int) -> np.ndarray:
+    """Refine detection centres to robust centroids (the fit then moves them by at most 2 px)."""
+    out = centres.copy()
+    half = k // 2
+    H, W = residual.shape
+    for i, (y, x) in enumerate(np.round(centres).astype(int)):
+        if half <= y < H - half and half <= x < W - half:
+            patch = residual[y - half : y + half + 1, x - half : x + half + 1]
+            c = robust_centroid(patch, radius=0.3 * k)
+            if np.hypot(*(c - half)) < 0.25 * k:
+                out[i] = c - half + (y, x)
+    return out
 
 
-def _fits(centre: np.ndarray, k: int, shape) -> bool:
-    """Whether a patch of size ``k`` (plus the margin) around ``centre`` lies inside the image."""
-    half = k // 2 + _MARGIN
-    iy, ix = np.round(centre)
-    return half <= iy <= shape[0] - 1 - half and half <= ix <= shape[1] - 1 - half
+def _start_kernel(scene: BeadScene, snr: np.ndarray) -> np.ndarray:
+    """Mean centred patch of the brightest beads lying wholly inside the image."""
+    k, half = scene.psf_size, scene.psf_size // 2
+    H, W = scene.data.shape
+    residual = scene.data - scene.background
+    patches = []
+    for index in np.argsort(-snr):
+        y, x = np.round(scene.positions[index]).astype(int)
+        if half <= y < H - half and half <= x < W - half:
+            patch = np.clip(residual[y - half : y + half + 1, x - half : x + half + 1], 0, None)
+            if patch.sum() > 0:
+                patches.append(centre_on_centroid(patch / patch.sum()))
+        if len(patches) == 20:
+            break
+    if not patches:
+        yy, xx = np.indices((k, k)) - half
+        return np.exp(-(yy**2 + xx**2) / 4.0)
+    return np.mean(patches, axis=0)
 
 
-def _rejection_reasons(found: BeadCandidates, saturated, k: int, separation: float, min_snr: float, shape) -> np.ndarray:
-    """One reason per candidate ("" for beads that pass), first failing test wins."""
-    reasons = np.full(len(found), "", dtype=object)
-    clipped = np.array([not _fits(centre, k, shape) for centre in found.centres], dtype=bool)
-    # A neighbour matters when it is at least a quarter as significant as the bead.
-    crowded = np.zeros(len(found), bool)
-    for i, j in cKDTree(found.centres).query_pairs(separation):
-        crowded[i] |= found.snr[j] >= 0.25 * found.snr[i]
-        crowded[j] |= found.snr[i] >= 0.25 * found.snr[j]
-    for reason, hit in (("faint", found.snr < min_snr), ("overlapping", crowded), ("edge", clipped), ("saturated", saturated)):
-        reasons[hit] = reason  # later tests overwrite earlier ones: saturation is reported first
-    return reasons
+def _trial_models(method, optics, scene, start_kernel, found, keep, candidates, shape):
+    """The models to fit and compare, in order."""
+    trials = []
+    if method in ("auto", "pupil"):
+        trials.append(("pupil", _pupil_model(optics, scene, start_kernel, found, keep, candidates, shape)))
+    if method == "empirical" or (method == "auto" and optics is None):
+        # Each field-dependent term of the PSF needs several beads behind it.
+        n_beads = len(scene.positions)
+        orders = [o for o in _EMPIRICAL_ORDERS if _BEADS_PER_TERM * n_monomials(o) <= n_beads] or [_EMPIRICAL_ORDERS[0]]
+        for order in orders:
+            trials.append((f"empirical (order {order})", EmpiricalFieldModel(scene.window, scene.psf_size, order, start_kernel)))
+    return trials
 
 
-def _extract_patch(data: np.ndarray, centre: np.ndarray, k: int) -> np.ndarray | None:
-    """Background-subtracted, re-centred, unit-sum ``(k, k)`` patch (None without signal)."""
-    half = k // 2 + _MARGIN
-    iy, ix = (int(v) for v in np.round(centre))
-    window = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
-    ring = np.ones(window.shape, bool)
-    ring[2:-2, 2:-2] = False
-    window = window - np.median(window[ring])
-    shifted = ndimage.shift(window, (iy - centre[0], ix - centre[1]), order=3, mode="nearest")
-    patch = shifted[_MARGIN : _MARGIN + k, _MARGIN : _MARGIN + k]
-    flux = patch.sum()
-    return patch / flux if flux > 0 else None
+def _pupil_model(optics, scene, start_kernel, found, keep, candidates, shape) -> PupilFieldModel:
+    widths = np.array([_local_width(scene, p) for p in scene.positions])
+    if optics is not None:
+        cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]
+        model = PupilFieldModel(scene.window, cutoff=cutoff, na=optics["na"], immersion_index=optics["immersion_index"])
+    else:
+        # In-focus FWHM ~ 0.51 wavelength / NA: the sharpest beads give the pupil size to start from.
+        good = widths[np.isfinite(widths)]
+        sharpest = max(float(np.percentile(good, 5)) if good.size else psf_fwhm(start_kernel), 1.0)
+        model = PupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=_DEFAULT_NA, fit_cutoff=True)
+    model.initialise_defocus(field_uv(scene.positions, shape), widths)
+    return model
 
 
-def _coverage(positions: np.ndarray, shape, grid) -> np.ndarray:
-    """Number of beads within one grid spacing of each node, ``(gy, gx)``."""
-    ys, xs = node_coordinates(shape[0], grid[0]), node_coordinates(shape[1], grid[1])
-    spacing = max(shape[0] / grid[0], shape[1] / grid[1])
-    distance = np.hypot(positions[:, 0, None, None] - ys[:, None], positions[:, 1, None, None] - xs[None, :])
-    return np.sum(distance <= spacing, axis=0)
+def _local_width(scene: BeadScene, position) -> float:
+    half = scene.psf_size // 2
+    y, x = np.round(position).astype(int)
+    H, W = scene.data.shape
+    if not (half <= y < H - half and half <= x < W - half):
+        return float("nan")
+    patch = scene.data[y - half : y + half + 1, x - half : x + half + 1] - scene.background[y - half : y + half + 1, x - half : x + half + 1]
+    return psf_fwhm(np.where(patch > 3 * np.sqrt(scene.read_variance), patch, 0))
 
 
-def _auto_grid(positions: np.ndarray, shape) -> tuple[int, int]:
-    """The finest grid, up to ``_MAX_AUTO_GRID`` cells along the longer side, with every node covered."""
-    longer = max(shape)
-    for n in range(_MAX_AUTO_GRID, 1, -1):
-        grid = (max(1, round(n * shape[0] / longer)), max(1, round(n * shape[1] / longer)))
-        if _coverage(positions, shape, grid).min() >= _MIN_COVERAGE:
-            return grid
-    return (1, 1)
+def _ridge(model) -> float:
+    return _RIDGE if isinstance(model, EmpiricalFieldModel) else 0.0
 
 
-def _grid_average(patches, positions, weights, shape, grid):
-    """Node PSFs as distance-weighted bead averages; also the reach and coverage maps."""
-    gy, gx = grid
-    ys, xs = node_coordinates(shape[0], gy), node_coordinates(shape[1], gx)
-    spacing = max(shape[0] / gy, shape[1] / gx)
-    diagonal = float(np.hypot(*shape))
-    psfs = np.empty((gy, gx) + patches.shape[1:])
-    reach = np.empty((gy, gx))
-    coverage = _coverage(positions, shape, grid)
-    for i, y in enumerate(ys):
-        for j, x in enumerate(xs):
-            distance = np.hypot(positions[:, 0] - y, positions[:, 1] - x)
-            scale = _START_REACH * spacing
-            while True:
-                closeness = np.exp(-0.5 * (distance / scale) ** 2)
-                if closeness.sum() >= _BEADS_PER_NODE or scale >= diagonal:
-                    break
-                scale *= 1.5
-            # Far beads can underflow to zero weight: fall back to the nearest one.
-            w = closeness * weights if closeness.sum() > 0 else (distance == distance.min()).astype(float)
-            psfs[i, j] = np.tensordot(_local_linear_weights(positions - (y, x), w, scale), patches, axes=1)
-            reach[i, j] = scale
-    return psfs, reach, coverage
+def _reason(method: str, optics, results) -> str:
+    if method == "pupil":
+        return "asked for"
+    if method == "auto" and optics is not None:
+        return "the optics (NA, wavelength, pixel size) were given"
+    ranked = sorted(results, key=lambda item: item[0])
+    best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    if second is None:
+        return "asked for"
+    gain = 100 * (second[0] - best[0]) / max(second[0], 1e-12)
+    return f"its held-out beads fit best ({gain:.1f}% lower residual than the {second[1]} model)"
 
 
-def _local_linear_weights(offsets: np.ndarray, weights: np.ndarray, scale: float, ridge: float = 0.02) -> np.ndarray:
-    """Weights that estimate a value at offset 0 by ridge-regularised local linear regression.
-
-    Fitting ``value ~ a + b . offset`` (weighted) and taking ``a`` corrects the
-    bias of a plain weighted mean when the beads lie mostly on one side of a
-    node (field edges and corners). The ridge on ``b`` keeps the fit from
-    extrapolating wildly when the beads barely span a direction.
-    """
-    design = np.column_stack([np.ones(len(offsets)), offsets / scale])
-    normal = design.T @ (weights[:, None] * design)
-    normal += ridge * weights.sum() * np.diag([0.0, 1.0, 1.0])
-    coefficients = np.linalg.solve(normal, design.T * weights)  # (3, n)
-    return coefficients[0]
+# ------------------------------------------------------------------------- output
+def _default_grid(shape) -> tuple[int, int]:
+    return tuple(int(np.clip(round(n / 32), 4, 16)) for n in shape)
 
 
-def _consistent_beads(patches, positions, psfs, shape) -> np.ndarray:
-    """True for beads whose patch correlates with the field's PSF at their position about as well as most do."""
-    if len(patches) < 5:
-        return np.ones(len(patches), bool)
-    model = PSFField(np.clip(psfs, 0, None) + 1e-12, shape)
-    predicted = np.array([model.psf_at(y, x) for y, x in positions]).reshape(len(patches), -1)
-    measured = patches.reshape(len(patches), -1)
-    predicted = predicted - predicted.mean(axis=1, keepdims=True)
-    measured = measured - measured.mean(axis=1, keepdims=True)
-    corr = (predicted * measured).sum(1) / np.sqrt((predicted**2).sum(1) * (measured**2).sum(1) + 1e-30)
-    spread = max(1.4826 * np.median(np.abs(corr - np.median(corr))), 0.02)
-    # Noisy faint beads scatter below the median too; only clear outliers go.
-    return corr >= min(np.median(corr) - 4 * spread, 0.6)
+def _sample_field(model, shape, grid_shape, k: int) -> np.ndarray:
+    """Model PSFs at the grid nodes, cropped to ``k``, clipped and centred on their centroids."""
+    ys, xs = node_coordinates(shape[0], grid_shape[0]), node_coordinates(shape[1], grid_shape[1])
+    nodes = np.array([(y, x) for y in ys for x in xs])
+    with torch.no_grad():
+        kernels = model.kernels(torch.as_tensor(field_uv(nodes, shape)), torch.zeros(len(nodes), 2, dtype=torch.float64))
+    kernels = kernels.numpy()
+    pad = (kernels.shape[-1] - k) // 2
+    cropped = kernels[:, pad : pad + k, pad : pad + k]
+    psfs = np.array([centre_on_centroid(np.clip(p, 0, None) + 1e-12) for p in cropped])
+    return psfs.reshape(grid_shape[0], grid_shape[1], k, k)
+
+
+def _aberration_summary(model: PupilFieldModel, shape) -> dict:
+    H, W = shape
+    at = {"at_centre": ((H - 1) / 2, (W - 1) / 2), "at_corner_top_left": (0, 0), "at_corner_bottom_right": (H - 1, W - 1)}
+    out = {}
+    with torch.no_grad():
+        for label, point in at.items():
+            values = model.aberrations(torch.as_tensor(field_uv([point], shape)))[0].numpy()
+            out[label] = {name: round(float(v), 4) for (name, _), v in zip(ABERRATIONS, values)}
+    return out

@@ -1,0 +1,221 @@
+"""A pupil-function model of a lens across its field, differentiable (torch), for fitting to beads.
+
+The PSF at a field position is the intensity of the Fourier transform of a
+circular pupil whose phase is a sum of aberrations (conventions of
+:mod:`.pupil`: over the normalised pupil radius ``rho`` and angle ``phi``,
+in waves):
+
+========== =============================== ==================================
+term       pupil phase                     field dependence (polynomial in u, v)
+========== =============================== ==================================
+defocus    ``rho**2`` (high-NA form below) quadratic (field curvature, tilt)
+astig 0°   ``rho**2 cos 2phi``             quadratic
+astig 45°  ``rho**2 sin 2phi``             quadratic
+coma x     ``(3 rho**3 - 3 rho) cos phi``  linear
+coma y     ``(3 rho**3 - 3 rho) sin phi``  linear
+spherical  ``6 rho**4 - 6 rho**2 + 1``     constant
+trefoil    ``rho**3 cos 3phi``, ``sin``    constant
+========== =============================== ==================================
+
+Full quadratic and linear polynomials contain the displaced versions of
+``r**2`` and ``r`` laws, so a decentred optical axis and a tilted sample
+(defocus linear in the field) are part of the model; nothing assumes
+rotational symmetry. Tilt is left out: the coma term is written with zero
+mean wavefront slope, so no term moves the PSF's centroid, and a bead's
+position parameter is its image's centroid (see :mod:`.centroid`).
+
+With an immersion index ``n`` the defocus term is the exact high-NA phase
+``(n - sqrt(n**2 - NA**2 rho**2)) / (n - sqrt(n**2 - NA**2))`` (equal to
+``rho**2`` at low NA), which defocus of a high-NA objective follows. An
+amplitude term ``exp(b rho**2)`` absorbs apodisation. The pixel response is
+a uniform square: the intensity is computed on a grid ``oversample`` times
+finer than the pixels and summed over each pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import fft as sp_fft
+
+from .field_polynomials import monomial_names, monomials, n_monomials
+
+__all__ = ["PupilFieldModel", "ABERRATIONS"]
+
+#: (name, largest field order) of each aberration term, in the order of the phase basis.
+ABERRATIONS = (
+    ("defocus", 2),
+    ("astigmatism_0", 2),
+    ("astigmatism_45", 2),
+    ("coma_x", 1),
+    ("coma_y", 1),
+    ("spherical", 0),
+    ("trefoil_0", 0),
+    ("trefoil_30", 0),
+)
+
+
+class PupilFieldModel(torch.nn.Module):
+    """Pupil-function PSFs whose aberrations are low-order polynomials of the field position.
+
+    Parameters
+    ----------
+    window : int
+        Odd side of the rendered kernels, in pixels.
+    cutoff : float
+        ``NA * pixel_size / wavelength``: the pupil radius in cycles per
+        pixel (the coherent cut-off frequency).
+    na : float
+        Numerical aperture (only the high-NA defocus form uses it).
+    immersion_index : float, optional
+        Refractive index of the immersion medium; enables the high-NA defocus form.
+    fit_cutoff : bool
+        Fit ``cutoff`` too (when the optics were not given).
+
+    Notes
+    -----
+    Parameters: ``coefficients`` (one polynomial per aberration, in waves),
+    ``log_cutoff_scale`` and ``apodisation``.
+    """
+
+    def __init__(
+        self,
+        window: int,
+        *,
+        cutoff: float,
+        na: float = 1.0,
+        immersion_index: float | None = None,
+        fit_cutoff: bool = False,
+    ) -> None:
+        super().__init__()
+        if window < 3 or window % 2 == 0:
+            raise ValueError(f"window must be an odd size of at least 3; got {window}")
+        self.window = int(window)
+        self.cutoff = float(cutoff)
+        self.na = float(na)
+        self.immersion_index = immersion_index
+        # Samples per pixel for the pixel integration (odd, so the window centre is a sample).
+        oversample = 3
+        while 1.0 / oversample > 0.45 / (1.5 * self.cutoff):
+            oversample += 2
+        self.oversample = oversample
+        # The pupil is sampled every 1 / (2 window) cycles per pixel, so the image repeats only
+        # every two windows (no wrapped tails), and covers the largest fitted cut-off.
+        self._df = 1.0 / (2 * self.window)
+        n_pupil = int(np.ceil(2 * 1.5 * self.cutoff / self._df)) + 2
+        n_pupil += 1 - n_pupil % 2
+        self._orders = [order for _, order in ABERRATIONS]
+        self.coefficients = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(n_monomials(order), dtype=torch.float64)) for order in self._orders]
+        )
+        self.log_cutoff_scale = torch.nn.Parameter(torch.zeros((), dtype=torch.float64), requires_grad=fit_cutoff)
+        self.apodisation = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        freqs = (np.arange(n_pupil) - n_pupil // 2) * self._df  # cycles per pixel
+        fy, fx = np.meshgrid(freqs, freqs, indexing="ij")
+        self.register_buffer("_freqs", torch.as_tensor(freqs))
+        self.register_buffer("_fy", torch.as_tensor(fy))
+        self.register_buffer("_fx", torch.as_tensor(fx))
+        self.register_buffer("_phi", torch.atan2(self._fy, self._fx))
+        fine = self.window * oversample
+        self.register_buffer("_samples", torch.as_tensor((np.arange(fine) - fine // 2) / oversample))
+        self._basis: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------- aberrations
+    def aberrations(self, uv: torch.Tensor) -> torch.Tensor:
+        """Aberration coefficients in waves at normalised field positions: ``(n, n_terms)``."""
+        columns = []
+        for order, coefficients in zip(self._orders, self.coefficients):
+            columns.append(monomials(uv, order) @ coefficients)
+        return torch.stack(columns, dim=1)
+
+    def describe(self) -> dict:
+        """The fitted aberrations: polynomial coefficients (waves) per term, and the optics."""
+        out = {}
+        for (name, order), coefficients in zip(ABERRATIONS, self.coefficients):
+            out[name] = dict(zip(monomial_names(order), (float(c) for c in coefficients.detach())))
+        return {
+            "aberration_polynomials_waves": out,
+            "cutoff_cycles_per_px": self.cutoff * float(torch.exp(self.log_cutoff_scale)),
+            "apodisation": float(self.apodisation),
+        }
+
+    # ------------------------------------------------------------------- rendering
+    def kernels(self, uv: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """PSFs at field positions ``uv``, each displaced by ``shift`` pixels from the window centre.
+
+        Parameters
+        ----------
+        uv : (n, 2) tensor
+            Normalised field positions.
+        shift : (n, 2) tensor
+            Sub-pixel ``(dy, dx)`` of each PSF's centroid from the window centre.
+
+        Returns
+        -------
+        (n, window, window) tensor of float64
+            Each PSF (computed in float32) as a fraction of the whole PSF's energy (so a window that
+            cuts tails sums to less than one).
+        """
+        cutoff = self.cutoff * torch.exp(self.log_cutoff_scale)
+        rho = torch.sqrt(self._fy**2 + self._fx**2) / cutoff
+        inside = rho <= 1.0
+        if self._basis is None or cutoff.requires_grad:
+            basis = _phase_basis(rho, self._phi, self.na, self.immersion_index) * inside
+            if not cutoff.requires_grad:
+                self._basis = basis.to(torch.float32)
+        basis = self._basis if self._basis is not None else basis.to(torch.float32)
+        coefficients = self.aberrations(uv)  # (n, terms)
+        waves = torch.einsum("nt,tyx->nyx", coefficients.to(torch.float32), basis)
+        amplitude = torch.exp(self.apodisation * rho**2) * inside
+        pupil = (amplitude[None] * torch.exp(2j * torch.pi * waves)).to(torch.complex64)
+        # A matrix Fourier transform evaluates the image only on the window's fine samples,
+        # displaced by each PSF's shift: exact sub-pixel positions at little cost.
+        freqs = self._freqs.to(torch.float32)
+        ys = self._samples.to(torch.float32)[None, :] - shift[:, 0, None].to(torch.float32)
+        xs = self._samples.to(torch.float32)[None, :] - shift[:, 1, None].to(torch.float32)
+        along_y = torch.exp(-2j * torch.pi * ys[:, :, None] * freqs[None, None, :])  # (n, fine, p)
+        along_x = torch.exp(-2j * torch.pi * xs[:, :, None] * freqs[None, None, :])
+        field = along_y @ pupil @ along_x.transpose(1, 2)
+        intensity = field.real**2 + field.imag**2
+        # Parseval: the PSF's whole energy over one period of the sampled pupil's image.
+        total = (amplitude**2).sum().to(torch.float32) / self._df**2 * self.oversample**2
+        n = intensity.shape[0]
+        binned = intensity.reshape(n, self.window, self.oversample, self.window, self.oversample).sum(dim=(2, 4))
+        return (binned / total).to(torch.float64)
+
+    def initialise_defocus(self, uv: np.ndarray, widths_px: np.ndarray) -> None:
+        """Start the defocus polynomial from bead widths: ``|d| ~ sqrt(w**2 - w0**2) * cutoff / 4``.
+
+        A defocused spot's diameter is about ``4 |d| / cutoff`` pixels; the
+        narrowest beads give the in-focus width ``w0``.
+        """
+        widths = np.asarray(widths_px, dtype=float)
+        good = np.isfinite(widths)
+        if good.sum() < 6:
+            return
+        w0 = np.percentile(widths[good], 5)
+        target = np.sqrt(np.clip(widths[good] ** 2 - w0**2, 0, None)) * self.cutoff / 4
+        design = monomials(torch.as_tensor(uv[good]), 2).numpy()
+        solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+        with torch.no_grad():
+            self.coefficients[0].copy_(torch.as_tensor(solution))
+
+
+def _phase_basis(rho: torch.Tensor, phi: torch.Tensor, na: float, immersion_index: float | None) -> torch.Tensor:
+    if immersion_index is not None and immersion_index > na:
+        n = immersion_index
+        defocus = (n - torch.sqrt(torch.clamp(n**2 - (na * rho) ** 2, min=0))) / (n - np.sqrt(n**2 - na**2))
+    else:
+        defocus = rho**2
+    return torch.stack(
+        [
+            defocus,
+            rho**2 * torch.cos(2 * phi),
+            rho**2 * torch.sin(2 * phi),
+            (3 * rho**3 - 3 * rho) * torch.cos(phi),
+            (3 * rho**3 - 3 * rho) * torch.sin(phi),
+            6 * rho**4 - 6 * rho**2 + 1,
+            rho**3 * torch.cos(3 * phi),
+            rho**3 * torch.sin(3 * phi),
+        ]
+    )
