@@ -93,11 +93,7 @@ def test_pupil_model_recovers_the_lens_corners_included(lens, bead_slide, pupil_
 
 
 def test_field_models_recover_known_polynomial_coefficients():
-    """Beads rendered by a known model: fitting the same model family finds its coefficients.
-
-    The pupil fit is local: started 40 % off the truth it converges to it; started from
-    zero aberrations it can stop in a local minimum (coma 0.13 instead of 0.35 waves here).
-    """
+    """Beads rendered by a known model: fitting the same model family, from zero aberrations, finds its coefficients."""
     rng = np.random.default_rng(2)
     shape, k = (160, 160), 21
     truth = PupilFieldModel(k + 4, cutoff=0.2)
@@ -119,15 +115,14 @@ def test_field_models_recover_known_polynomial_coefficients():
     scene = BeadScene(image, np.full(shape, 100.0), 100.0, k, positions + rng.normal(0, 0.3, positions.shape),
                       np.zeros(shape, bool))
     model = PupilFieldModel(k + 4, cutoff=0.2)
-    with torch.no_grad():
-        for fitted_terms, true_terms in zip(model.coefficients, truth.coefficients):
-            fitted_terms.copy_(0.6 * true_terms)
-    fit = fit_scene(scene, model, gain=1.0, rounds=6, iterations=40)
+    fit = fit_scene(scene, model, gain=1.0)
     fitted = model.describe()["aberration_polynomials_waves"]
     assert fitted["coma_x"]["v"] == pytest.approx(0.35, abs=0.05)
     assert fitted["coma_y"]["u"] == pytest.approx(0.35, abs=0.05)
-    assert abs(fitted["defocus"]["u^2"]) == pytest.approx(0.3, abs=0.1)
-    assert np.median(np.hypot(*(fit.positions - positions).T)) < 0.1
+    assert fitted["defocus"]["u^2"] == pytest.approx(0.3, abs=0.05)
+    assert fitted["defocus"]["v^2"] == pytest.approx(0.3, abs=0.05)
+    assert fit.loss == pytest.approx(0.5, abs=0.02)  # residuals are the Poisson noise
+    assert np.median(np.hypot(*(fit.positions - positions).T)) < 0.05
     np.testing.assert_allclose(fit.fluxes, fluxes, rtol=0.05)
     # The empirical model (pixels linear in the field position) on the same beads.
     start = kernels[len(kernels) // 2][2:-2, 2:-2]
@@ -189,11 +184,13 @@ def test_too_few_beads_are_refused(lens):
 
 
 def test_beads_in_one_corner_are_refused(lens):
-    image, positions = render_bead_target(lens, n_beads=250, brightness=(5000, 20000), seed=7)
-    corner = np.full(image.shape, 100.0, dtype=np.float32) + np.random.default_rng(7).normal(0, 10, image.shape)
-    corner[:50, :50] = image[:50, :50]
+    rng = np.random.default_rng(7)
+    image = np.full(lens.field_shape, 100.0)
+    h = lens.psf_size // 2
+    for y, x in [(y, x) for y in (18, 30, 42) for x in (18, 30, 42)]:  # nine beads in one corner
+        image[y - h : y + h + 1, x - h : x + h + 1] += 1e4 * lens.psf_at(y, x)
     with pytest.raises(ValueError, match="cover only [0-9]+% of the field"):
-        calibrate_from_beads(corner)
+        calibrate_from_beads(rng.poisson(image).astype(float))
 
 
 def test_bad_arguments_are_named():

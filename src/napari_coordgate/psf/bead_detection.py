@@ -67,6 +67,29 @@ def _robust_std(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
+def _separate_peaks(z: np.ndarray, peaks: np.ndarray, dip: float = 0.6) -> np.ndarray:
+    """Keep only peaks that are separate objects: the map must dip between them.
+
+    Peaks come from ``peak_local_max`` (strongest first). A weaker peak is a
+    lobe of a stronger one (an astigmatic or comatic PSF has several) unless
+    the map falls below ``dip`` times the weaker peak somewhere on the
+    straight line between them.
+    """
+    kept: list[np.ndarray] = []
+    for peak in peaks[np.argsort(-z[tuple(peaks.T)])]:
+        separate = True
+        for other in kept:
+            steps = np.linspace(0.0, 1.0, max(8, int(2 * np.hypot(*(peak - other)))))
+            line = other[None, :] + steps[:, None] * (peak - other)[None, :]
+            profile = ndimage.map_coordinates(z, line.T, order=1)
+            if profile.min() > dip * z[tuple(peak)]:
+                separate = False
+                break
+        if separate:
+            kept.append(peak)
+    return np.array(kept)
+
+
 def detect_beads(image: np.ndarray, *, bead_size_px: float = 1.0, threshold: float = 5.0) -> BeadCandidates:
     """Detect bead-like objects at several scales.
 
@@ -113,6 +136,7 @@ def detect_beads(image: np.ndarray, *, bead_size_px: float = 1.0, threshold: flo
                                exclude_border=False)
         if len(peaks) == 0:
             peaks = np.array([np.unravel_index(np.argmax(z), z.shape)])
+        peaks = _separate_peaks(z, peaks)
         offset = np.array([region[0].start, region[1].start])
         radius = np.sqrt(area / np.pi / len(peaks)) + 2 * scales[best]
         if len(peaks) > 1:

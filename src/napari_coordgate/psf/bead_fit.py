@@ -146,8 +146,9 @@ def fit_scene(
     Alternates, for ``rounds`` rounds: Gauss-Newton steps on each bead's
     flux and sub-pixel position (all beads at once, each with its
     neighbours' current light subtracted), an exact least-squares update
-    of the background correction, L-BFGS on the model's parameters with the
-    beads fixed, and a new estimate of the noise gain.
+    of the background correction, L-BFGS on the model's parameters jointly
+    with the beads' (preconditioned by their Gauss-Newton curvature), and a
+    new estimate of the noise gain.
 
     Parameters
     ----------
@@ -255,14 +256,27 @@ def fit_scene(
             correction = torch.linalg.solve(lhs, rhs)
             background = background0 + bg_design @ correction
             weights = weights_for(background + light, background)
-        # (b) the model, beads fixed.
+        # (b) the model together with the beads' fluxes and positions (L-BFGS). The bead
+        # parameters are scaled by the square root of their Gauss-Newton curvature, so that all
+        # of them are about equally stiff: positions and the PSF's shape are strongly coupled
+        # (a comatic tail moves the best-fitting position), and fitting them in turn is slow.
         if fit_model and model_params and round_ < rounds - 1:
-            optimiser = torch.optim.LBFGS(model_params, lr=1.0, max_iter=iterations, history_size=20,
+            scale = torch.sqrt(torch.clamp(torch.diagonal(hess, dim1=1, dim2=2), min=1e-30) / pixels.size)
+            scale = torch.where(free_t[:, None], scale, torch.zeros_like(scale))
+            z = torch.zeros((n, 3), dtype=torch.float64, requires_grad=True)
+            shift0, flux0 = shift.clone(), flux.clone()
+
+            def beads_from(z):
+                step_ = z / torch.where(scale > 0, scale, torch.ones_like(scale)) * (scale > 0)
+                return shift0 + step_[:, 1:], torch.clamp(flux0 + step_[:, 0], min=1e-6)
+
+            optimiser = torch.optim.LBFGS([*model_params, z], lr=1.0, max_iter=iterations, history_size=20,
                                           line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-12)
 
             def closure():
                 optimiser.zero_grad()
-                expected = background + light_of(model.kernels(uv, shift), flux)
+                bead_shift, bead_flux = beads_from(z)
+                expected = background + light_of(model.kernels(uv, bead_shift), bead_flux)
                 loss = 0.5 * (weights * (data - expected) ** 2).sum() / pixels.size
                 if regularisation and hasattr(model, "roughness"):
                     loss = loss + regularisation * model.roughness()
@@ -270,6 +284,9 @@ def fit_scene(
                 return loss
 
             optimiser.step(closure)
+            with torch.no_grad():
+                shift, flux = beads_from(z)
+                shift = torch.clamp(shift, -_MAX_OFFSET, _MAX_OFFSET)
         # (d) the noise gain, from the residuals.
         if gain is None:
             with torch.no_grad():

@@ -11,7 +11,7 @@ from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
 from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
 from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report
-from .centroid import centre_on_centroid, robust_centroid
+from .centroid import centre_on_centroid
 from .empirical_field import EmpiricalFieldModel
 from .field_interp import node_coordinates, psf_fwhm
 from .field_polynomials import field_uv, n_monomials
@@ -179,7 +179,7 @@ def calibrate_from_beads(
 
     excluded = _exclusion_mask(data.shape, found.centres[reasons != ""], k)
     scene = BeadScene(data, found.background, max(found.noise_sigma, 1e-6) ** 2, k,
-                      _start_positions(data - found.background, found.centres[candidates], k), excluded)
+                      found.centres[candidates], excluded)
     say(f"fitting {len(candidates)} beads")
     start_kernel = _start_kernel(scene, found.snr[candidates])
     # One noise model for every fit, so the models' held-out residuals compare: a photon-counting
@@ -211,7 +211,7 @@ def calibrate_from_beads(
     results = []
     for name, model in trials:
         say(f"fitting the {name} model")
-        fit = fit_scene(scene, model, fitted=~held_out, start=start, regularisation=_ridge(model), gain=gain)
+        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=_ridge(model), gain=gain)
         check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
         score = float(np.sum(check.chi2[held_out]))
         results.append((score, name, model, fit, check))
@@ -364,20 +364,6 @@ def _exclusion_mask(shape, centres: np.ndarray, k: int, core_only: bool = False)
     for y, x in np.round(centres).astype(int):
         mask[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1] = True
     return mask
-
-
-def _start_positions(residual: np.ndarray, centres: np.ndarray, k: int) -> np.ndarray:
-    """Refine detection centres to robust centroids (the fit then moves them by at most 2 px)."""
-    out = centres.copy()
-    half = k // 2
-    H, W = residual.shape
-    for i, (y, x) in enumerate(np.round(centres).astype(int)):
-        if half <= y < H - half and half <= x < W - half:
-            patch = residual[y - half : y + half + 1, x - half : x + half + 1]
-            c = robust_centroid(patch, radius=0.3 * k)
-            if np.hypot(*(c - half)) < 0.25 * k:
-                out[i] = c - half + (y, x)
-    return out
 
 
 def _start_kernel(scene: BeadScene, snr: np.ndarray) -> np.ndarray:
