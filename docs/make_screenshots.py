@@ -1,9 +1,9 @@
 """Make the user guide's screenshots by running the whole flow in napari.
 
-Opens napari, loads the sample data, calibrates from the bead slide, trains a
-small CG U-Net, deblurs the blurred specimen, shows a gate map and probes a
-local kernel, saving a screenshot of the window and of each widget to
-``docs/images/``. On a machine without a display, run it under Xvfb::
+Opens napari, loads the sample data, calibrates from the bead slide (giving
+the sample lens's optics, so with the pupil model), trains a small CG U-Net,
+deblurs the blurred specimen, shows a gate map and probes a local kernel,
+saving a screenshot of the window and of each widget to ``docs/images/``. On a machine without a display, run it under Xvfb::
 
     xvfb-run -a .venv/bin/python docs/make_screenshots.py
 
@@ -84,13 +84,26 @@ def main() -> None:
     dock, calibration = open_dock(viewer, "Calibration")
     calibration._kind.value = "beads"
     calibration._bead_image.value = beads
+    # the optics of the sample lens (simulate_lens's defaults), and an automatic grid
+    calibration._bead_na.value, calibration._bead_wavelength.value = 0.8, 520.0
+    calibration._bead_pixel_size.value = 130.0
+    calibration._grid_y.value = calibration._grid_x.value = 0
     calibration._run_button.clicked.emit()
     wait_until(lambda: state.psf_field is not None and calibration._worker is None)
-    viewer.layers["PSF field"].opacity = 0.8
+    fwhm_map = viewer.layers[f"{beads.name} FWHM map"]
+    # the FWHM map and the beads over the slide
+    viewer.layers["PSF field"].visible = False
     dock.raise_()
     viewer.reset_view()
     save_window(viewer, "calibration-window")
     save_widget(calibration, "calibration-widget")
+    # the PSF field montage over the slide
+    fwhm_map.visible = False
+    viewer.layers["PSF field"].visible = True
+    viewer.layers["PSF field"].opacity = 0.8
+    settle()
+    viewer.screenshot(str(IMAGES / "calibration-psf-field.png"), canvas_only=True)
+    print("saved calibration-psf-field.png")
 
     # 2. fine-tuning a CG U-Net on the calibration
     for layer in list(viewer.layers):

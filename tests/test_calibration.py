@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
+from _psf_checks import central, pearson
 from napari_coordgate.psf import calibrate_from_beads, render_bead_target, simulate_lens
 from napari_coordgate.psf.bead_fit import BeadScene, fit_scene
 from napari_coordgate.psf.centroid import centre_on_centroid, centroid_offset, robust_centroid
@@ -14,16 +15,6 @@ from napari_coordgate.psf.pupil import pupil_psf
 from napari_coordgate.psf.pupil_field import PupilFieldModel
 
 OPTICS = dict(na=0.8, wavelength_nm=520.0, pixel_size_nm=130.0)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
-def central(kernel: np.ndarray, size: int) -> np.ndarray:
-    c, h = kernel.shape[0] // 2, size // 2
-    return kernel[c - h : c + h + 1, c - h : c + h + 1]
 
 
 def correlations_at(measured, truth, points) -> np.ndarray:

@@ -5,22 +5,13 @@ import pytest
 from scipy import ndimage
 
 from napari_coordgate.data import make_specimen
+from _psf_checks import central, pearson
 from napari_coordgate.psf import calibrate_from_pair, simulate_lens
 from napari_coordgate.psf import pair
 from napari_coordgate.psf.centroid import centre_on_centroid, centroid_offset
 from napari_coordgate.psf.registration import _resample
 
 EXPLAINS_TOO_LITTLE = r"the sharp pattern explains only \d+% of the blurred image .*do not show the same pattern"
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
-def central(kernel: np.ndarray, size: int) -> np.ndarray:
-    c, h = kernel.shape[0] // 2, size // 2
-    return kernel[c - h : c + h + 1, c - h : c + h + 1]
 
 
 def node_correlations(measured, truth, *, centre_truth: bool = False) -> np.ndarray:

@@ -15,7 +15,7 @@ from .centroid import centre_on_centroid
 from .empirical_field import EmpiricalFieldModel
 from .field_interp import node_coordinates, psf_fwhm
 from .field_polynomials import field_uv, n_monomials
-from .image_checks import as_real_image
+from .image_checks import as_real_image, checked_psf_size
 from .psf_field import PSFField
 from .pupil_field import ABERRATIONS, PupilFieldModel
 
@@ -207,7 +207,7 @@ def calibrate_from_beads(
 
     held_out = np.zeros(len(positions), bool)
     held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
-    trials = _trial_models(method, optics, scene, start_kernel, found, keep, candidates, data.shape)
+    trials = _trial_models(method, optics, scene, start_kernel, data.shape)
     results = []
     for name, model in trials:
         say(f"fitting the {name} model")
@@ -344,12 +344,7 @@ def _psf_size(psf_size: int | None, found: BeadCandidates, good: np.ndarray, dat
     cap = min(data.shape) // 2
     cap = max(cap - 1 + cap % 2, 3)
     if psf_size is not None:
-        psf_size = int(psf_size)
-        if psf_size < 3 or psf_size % 2 == 0:
-            raise ValueError(f"psf_size must be an odd integer of at least 3; got {psf_size}")
-        if psf_size > cap:
-            raise ValueError(f"image of shape {tuple(data.shape)} is too small for PSF patches of size {psf_size}")
-        return psf_size
+        return checked_psf_size(psf_size, cap, data.shape)
     widths = _bead_widths(found, good, data, cap)
     spread = 1.4826 * np.median(np.abs(widths - np.median(widths)))
     widths = widths[widths <= np.median(widths) + 5 * max(spread, 0.1 * np.median(widths))]
@@ -386,11 +381,11 @@ def _start_kernel(scene: BeadScene, snr: np.ndarray) -> np.ndarray:
     return np.mean(patches, axis=0)
 
 
-def _trial_models(method, optics, scene, start_kernel, found, keep, candidates, shape):
+def _trial_models(method, optics, scene, start_kernel, shape):
     """The models to fit and compare, in order."""
     trials = []
     if method in ("auto", "pupil"):
-        trials.append(("pupil", _pupil_model(optics, scene, start_kernel, found, keep, candidates, shape)))
+        trials.append(("pupil", _pupil_model(optics, scene, start_kernel, shape)))
     if method == "empirical" or (method == "auto" and optics is None):
         # Each field-dependent term of the PSF needs several beads behind it.
         n_beads = len(scene.positions)
@@ -400,7 +395,7 @@ def _trial_models(method, optics, scene, start_kernel, found, keep, candidates, 
     return trials
 
 
-def _pupil_model(optics, scene, start_kernel, found, keep, candidates, shape) -> PupilFieldModel:
+def _pupil_model(optics, scene, start_kernel, shape) -> PupilFieldModel:
     widths = np.array([_local_width(scene, p) for p in scene.positions])
     if optics is not None:
         cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]

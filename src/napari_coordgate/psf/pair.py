@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from .centroid import centre_on_centroid, centroid_offset
 from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
-from .image_checks import as_real_image
+from .image_checks import as_real_image, checked_psf_size
 from .psf_field import PSFField
 from .registration import MIN_REGISTRATION_SCORE, register_pattern, taper_window
 
@@ -140,11 +140,7 @@ def calibrate_from_pair(
 
     largest = max(min(H, W) // 4 - 1 + (min(H, W) // 4) % 2, 3)
     if psf_size is not None:
-        psf_size = int(psf_size)
-        if psf_size < 1 or psf_size % 2 == 0:
-            raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
-        if psf_size > largest:
-            raise ValueError(f"field of shape {(H, W)} is too small for a PSF size of {psf_size} (at most {largest})")
+        psf_size = checked_psf_size(psf_size, largest, (H, W))
     else:
         psf_size = _default_psf_size(aligned, target, (gy, gx), regularization, largest)
     psfs, residuals, window_shape = _node_psfs(aligned, target, (gy, gx), psf_size, regularization)

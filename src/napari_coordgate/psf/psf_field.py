@@ -41,6 +41,14 @@ class PSFField:
     (:meth:`node_positions`) and interpolated bilinearly in between; beyond
     the outermost nodes it is held constant.
 
+    Centring convention: the calibrations of this package (beads, pairs)
+    return every PSF with its intensity centroid at the kernel centre
+    (:mod:`.centroid`), so blurring with the field does not move an
+    object's centre of mass, and a network trained on it does not shift
+    the image. Simulated lenses keep the pupil's own centre (coma written
+    with zero mean wavefront slope), which differs only by the part of the
+    tails the kernel cuts.
+
     Parameters
     ----------
     psfs : (gy, gx, k, k) ndarray

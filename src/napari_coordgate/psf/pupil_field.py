@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import fft as sp_fft
 
 from .field_polynomials import monomial_names, monomials, n_monomials
 
@@ -135,11 +134,15 @@ class PupilFieldModel(torch.nn.Module):
             out[name] = dict(zip(monomial_names(order), (float(c) for c in coefficients.detach())))
         return {
             "aberration_polynomials_waves": out,
-            "cutoff_cycles_per_px": self.cutoff * float(torch.exp(self.log_cutoff_scale)),
-            "apodisation": float(self.apodisation),
+            "cutoff_cycles_per_px": float(self.fitted_cutoff().detach()),
+            "apodisation": float(self.apodisation.detach()),
         }
 
     # ------------------------------------------------------------------- rendering
+    def fitted_cutoff(self) -> torch.Tensor:
+        """The cut-off in use (the pupil grid covers up to 1.5 times the starting one)."""
+        return self.cutoff * torch.exp(torch.clamp(self.log_cutoff_scale, -np.log(3.0), np.log(1.45)))
+
     def kernels(self, uv: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """PSFs at field positions ``uv``, each displaced by ``shift`` pixels from the window centre.
 
@@ -156,7 +159,7 @@ class PupilFieldModel(torch.nn.Module):
             Each PSF (computed in float32) as a fraction of the whole PSF's energy (so a window that
             cuts tails sums to less than one).
         """
-        cutoff = self.cutoff * torch.exp(self.log_cutoff_scale)
+        cutoff = self.fitted_cutoff()
         rho = torch.sqrt(self._fy**2 + self._fx**2) / cutoff
         inside = rho <= 1.0
         if self._basis is None or cutoff.requires_grad:
