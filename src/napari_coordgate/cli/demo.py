@@ -28,7 +28,7 @@ OUTPUT_FILES = ("beads.tif", "psf_field.npz", "model.safetensors", "blurred.tif"
 @dataclass(frozen=True)
 class DemoSettings:
     field_shape: tuple[int, int]
-    grid: tuple[int, int]
+    grid: tuple[int, int] | None  # None: sampled on cells of about 32 px
     defocus_edge: float
     astigmatism_edge: float
     coma_edge: float
@@ -42,10 +42,10 @@ class DemoSettings:
     steps: int | None  # None: train for --minutes
 
 
-# The lens is the napari sample's (defocus, astigmatism and coma growing to the corners).
-# Bright, well-spread beads on a 4x4 grid calibrate it well (see docs/training.md).
-FULL = DemoSettings((256, 256), (4, 4), 1.0, 0.4, 0.2, 120, (5e3, 5e4), 3, 16, 64, 16, 8, None)
-QUICK = DemoSettings((128, 128), (4, 4), 1.0, 0.0, 0.0, 40, (5e3, 5e4), 2, 4, 32, 4, 4, 12)
+# The lens is the napari sample's (defocus, astigmatism and coma growing to the corners); the
+# beads are calibrated with the pupil model, told the lens's optics as a user would be.
+FULL = DemoSettings((256, 256), None, 1.0, 0.4, 0.2, 120, (5e3, 5e4), 3, 16, 64, 16, 8, None)
+QUICK = DemoSettings((128, 128), None, 1.0, 0.0, 0.0, 40, (5e3, 5e4), 2, 4, 32, 4, 4, 12)
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> Path:
@@ -121,7 +121,8 @@ def run_demo(args) -> int:
                          astigmatism_edge=s.astigmatism_edge, coma_edge=s.coma_edge)
     beads, _ = render_bead_target(lens, n_beads=s.n_beads, brightness=s.bead_photons, seed=args.seed)
     report = None if args.quiet else (lambda text: print(f"    {text}", flush=True))
-    field = calibrate_from_beads(beads, grid=s.grid, report=report)
+    optics = {key: lens.metadata[key] for key in ("na", "wavelength_nm", "pixel_size_nm")}
+    field = calibrate_from_beads(beads, grid=s.grid, report=report, **optics)
     true_s, cal_s = lens.summary(), field.summary()
     say(f"    calibrated from {s.n_beads} simulated beads: FWHM centre {cal_s['fwhm_centre_px']:.2f} px "
         f"(true {true_s['fwhm_centre_px']:.2f}), corners {cal_s['fwhm_corners_mean_px']:.2f} px (true {true_s['fwhm_corners_mean_px']:.2f})")

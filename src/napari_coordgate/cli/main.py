@@ -66,7 +66,7 @@ def _add_calibrate(sub, common):
     beads.add_argument("--bead-size", type=float, default=1.0, help="bead diameter in pixels (default 1)")
     beads.add_argument("--min-snr", type=float, default=10.0, help="ignore beads below this SNR (default 10)")
     beads.add_argument("--grid", type=_pair(), default=None,
-                       help="PSF grid, e.g. 8 or 8,6 (default: the finest up to 8 with 3 beads near every node)")
+                       help="grid the fitted PSF field is sampled on, e.g. 8 or 8,6 (default: cells of about 32 px, 4 to 16 per side)")
     beads.add_argument("--model", choices=("auto", "pupil", "empirical", "nodes"), default="auto",
                        help="PSF model: pupil (known optics), empirical (unknown optics), nodes (per-node average) "
                             "or auto (pupil when --na, --wavelength and --pixel-size are given; default)")
