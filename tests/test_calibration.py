@@ -184,6 +184,21 @@ def test_beads_in_one_corner_are_refused(lens):
         calibrate_from_beads(rng.poisson(image).astype(float))
 
 
+def test_debris_that_no_psf_model_explains_is_refused():
+    """Blobs of random size, elongation and orientation: bead-like, but no smooth PSF field."""
+    rng = np.random.default_rng(11)
+    yy, xx = np.indices((160, 160))
+    image = np.full((160, 160), 100.0)
+    for _ in range(60):
+        (y, x), (sy, sx), angle = rng.uniform(8, 152, 2), rng.uniform(0.8, 5.0, 2), rng.uniform(0, np.pi)
+        u = (yy - y) * np.cos(angle) + (xx - x) * np.sin(angle)
+        v = (xx - x) * np.cos(angle) - (yy - y) * np.sin(angle)
+        blob = np.exp(-0.5 * ((u / sy) ** 2 + (v / sx) ** 2))
+        image += rng.uniform(3e3, 2e4) * blob / blob.sum()
+    with pytest.raises(ValueError, match=r"cannot explain the held-out beads: \d+% of their light is left unexplained"):
+        calibrate_from_beads(rng.poisson(image).astype(float), method="empirical")
+
+
 def test_bad_arguments_are_named():
     image = np.zeros((64, 64))
     with pytest.raises(ValueError, match="method must be one of"):

@@ -66,6 +66,10 @@ def bead_report(field: PSFField) -> list[str]:
         lines.append(f"Held-out beads ({held.get('n_beads', '?')}): "
                      + ("not scored" if fraction is None else f"{_percent(fraction)} of their light unexplained")
                      + (f" ({regions})." if regions else "."))
+    corner = (m.get("aberrations") or {}).get("at_corner_bottom_right")
+    if corner:
+        terms = ", ".join(f"{name.replace('_', ' ')} {value:+.2f}" for name, value in corner.items() if abs(value) >= 0.05)
+        lines.append(f"Aberrations at the bottom-right corner (waves): {terms or 'none above 0.05'}.")
     return lines
 
 

@@ -102,6 +102,9 @@ def _calibration_report(field, s: dict) -> list[str]:
         lines.append(f"held-out beads: {held.get('n_beads', '?')}"
                      + ("" if fraction is None else f", {_percent(fraction)} of their light unexplained")
                      + (f" (by region: {regions})" if regions else ""))
+    for label, values in (m.get("aberrations") or {}).items():
+        terms = ", ".join(f"{name} {value:+.2f}" for name, value in values.items() if abs(value) >= 0.005)
+        lines.append(f"aberrations {label.replace('_', ' ')} (waves): {terms or 'none'}")
     if m.get("explained_fraction") is not None:
         lines.append(f"explained fraction: {_percent(m['explained_fraction'])} of the blurred image")
     if field.kind in ("beads", "pair"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
@@ -13,11 +12,13 @@ from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
 from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report
 from .centroid import centre_on_centroid
 from .empirical_field import EmpiricalFieldModel
-from .field_interp import node_coordinates, psf_fwhm
+from .field_interp import psf_fwhm
 from .field_polynomials import field_uv, n_monomials
+from .field_sampling import aberration_summary, default_grid, sample_field
 from .image_checks import as_real_image, checked_psf_size
+from .optics import check_optics
 from .psf_field import PSFField
-from .pupil_field import ABERRATIONS, PupilFieldModel
+from .pupil_field import PupilFieldModel
 
 __all__ = ["calibrate_from_beads", "METHODS"]
 
@@ -136,7 +137,7 @@ def calibrate_from_beads(
     say = report or (lambda message: None)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    optics = _check_optics(na, wavelength_nm, pixel_size_nm, immersion_index)
+    optics = check_optics(na, wavelength_nm, pixel_size_nm, immersion_index)
     if not (np.isfinite(min_snr) and min_snr > 0):
         raise ValueError(f"min_snr must be a positive number; got {min_snr}")
     raw = np.asarray(image)
@@ -241,8 +242,8 @@ def calibrate_from_beads(
                                                                 "n_pixels")), final.gain, final.loss)
         final = fit_scene(scene, model, start=start, regularisation=_ridge(model), gain=gain)
 
-    grid_shape = grid or _default_grid(data.shape)
-    psfs = _sample_field(model, data.shape, grid_shape, k)
+    grid_shape = grid or default_grid(data.shape)
+    psfs = sample_field(model, data.shape, grid_shape, k)
     used = final.positions
     rejected_beads = [[float(y), float(x), str(r)] for (y, x), r in zip(found.centres, reasons) if r]
     metadata = {
@@ -266,7 +267,7 @@ def calibrate_from_beads(
         "noise_gain": final.gain,
     }
     if isinstance(model, PupilFieldModel):
-        metadata["aberrations"] = _aberration_summary(model, data.shape)
+        metadata["aberrations"] = aberration_summary(model, data.shape)
         metadata["pupil_model"] = model.describe()
     else:
         metadata["empirical_order"] = model.order
@@ -279,31 +280,6 @@ def calibrate_from_beads(
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_optics(na, wavelength_nm, pixel_size_nm, immersion_index) -> dict | None:
-    given = [v is not None for v in (na, wavelength_nm, pixel_size_nm)]
-    if not any(given):
-        if immersion_index is not None:
-            raise ValueError("immersion_index needs na, wavelength_nm and pixel_size_nm too")
-        return None
-    if not all(given):
-        raise ValueError("give all three optical parameters (na, wavelength_nm, pixel_size_nm), or none")
-    values = {"na": na, "wavelength_nm": wavelength_nm, "pixel_size_nm": pixel_size_nm}
-    for key, value in values.items():
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{key} must be a positive number; got {value}")
-    if na >= 1.6:
-        raise ValueError(f"na must be below 1.6; got {na}")
-    if immersion_index is not None and not (np.isfinite(immersion_index) and immersion_index >= na):
-        raise ValueError(f"immersion_index must be a number at least the NA ({na}); got {immersion_index}")
-    cutoff = na * pixel_size_nm / wavelength_nm
-    if cutoff > 0.5:
-        raise ValueError(
-            f"the pixels ({pixel_size_nm:g} nm) are too large for NA {na:g} at {wavelength_nm:g} nm: the PSF is "
-            "undersampled; check the pixel size (object plane, in nm)"
-        )
-    return {**{k: float(v) for k, v in values.items()}, "immersion_index": immersion_index}
-
-
 def _check_grid(grid, shape) -> tuple[int, int] | None:
     if grid is None:
         return None
@@ -436,30 +412,3 @@ def _reason(method: str, optics, results) -> str:
     return f"its held-out beads fit best ({gain:.1f}% lower residual than the {second[1]} model)"
 
 
-# ------------------------------------------------------------------------- output
-def _default_grid(shape) -> tuple[int, int]:
-    return tuple(int(np.clip(round(n / 32), 4, 16)) for n in shape)
-
-
-def _sample_field(model, shape, grid_shape, k: int) -> np.ndarray:
-    """Model PSFs at the grid nodes, cropped to ``k``, clipped and centred on their centroids."""
-    ys, xs = node_coordinates(shape[0], grid_shape[0]), node_coordinates(shape[1], grid_shape[1])
-    nodes = np.array([(y, x) for y in ys for x in xs])
-    with torch.no_grad():
-        kernels = model.kernels(torch.as_tensor(field_uv(nodes, shape)), torch.zeros(len(nodes), 2, dtype=torch.float64))
-    kernels = kernels.numpy()
-    pad = (kernels.shape[-1] - k) // 2
-    cropped = kernels[:, pad : pad + k, pad : pad + k]
-    psfs = np.array([centre_on_centroid(np.clip(p, 0, None) + 1e-12) for p in cropped])
-    return psfs.reshape(grid_shape[0], grid_shape[1], k, k)
-
-
-def _aberration_summary(model: PupilFieldModel, shape) -> dict:
-    H, W = shape
-    at = {"at_centre": ((H - 1) / 2, (W - 1) / 2), "at_corner_top_left": (0, 0), "at_corner_bottom_right": (H - 1, W - 1)}
-    out = {}
-    with torch.no_grad():
-        for label, point in at.items():
-            values = model.aberrations(torch.as_tensor(field_uv([point], shape)))[0].numpy()
-            out[label] = {name: round(float(v), 4) for (name, _), v in zip(ABERRATIONS, values)}
-    return out
