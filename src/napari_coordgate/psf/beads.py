@@ -98,8 +98,11 @@ def calibrate_from_beads(
     immersion_index : float, optional
         Refractive index of the immersion medium (uses the high-NA defocus).
     psf_size : int, optional
-        Odd kernel size. By default 3.5 times the 95th percentile of the
-        bead widths (:func:`.psf_fwhm`), between 9 and half the image.
+        Odd kernel size of the fit and of the returned field. By default the
+        fit uses 5 times the 95th percentile of the bead widths
+        (:func:`.psf_fwhm`), between 9 and half the image, and the pupil
+        model's returned kernels grow (up to twice that) until each holds
+        98 % of its PSF's energy.
     grid : (gy, gx), optional
         Grid on which the fitted model is sampled. By default cells of
         about 32 pixels, 4 to 16 along each side.
@@ -243,7 +246,8 @@ def calibrate_from_beads(
         final = fit_scene(scene, model, start=start, regularisation=_ridge(model), gain=gain)
 
     grid_shape = grid or default_grid(data.shape)
-    psfs = sample_field(model, data.shape, grid_shape, k)
+    cap = min(data.shape) // 2
+    psfs = sample_field(model, data.shape, grid_shape, k, largest=None if psf_size else min(2 * k + 1, cap - 1 + cap % 2))
     used = final.positions
     rejected_beads = [[float(y), float(x), str(r)] for (y, x), r in zip(found.centres, reasons) if r]
     metadata = {
@@ -258,7 +262,7 @@ def calibrate_from_beads(
         "coverage": coverage,
         "warnings": warnings,
         "optics": optics,
-        "psf_size": k,
+        "fit_psf_size": k,
         "grid": "given" if grid else "automatic",
         "min_snr": float(min_snr),
         "bead_size_px": float(bead_size_px),
@@ -273,6 +277,7 @@ def calibrate_from_beads(
         metadata["empirical_order"] = model.order
     field = PSFField(psfs, data.shape, kind="beads", metadata=metadata)
     field.metadata["fwhm_map_px"] = field.fwhm_map().tolist()
+    field.metadata["psf_size"] = field.psf_size
     for warning in warnings:
         say(f"warning: {warning}")
     say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}")
