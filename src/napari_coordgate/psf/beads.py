@@ -222,6 +222,12 @@ def calibrate_from_beads(
         say(f"{name}: held-out residual {score / max(np.sum(check.n_pixels[held_out]), 1):.3f} per pixel")
     score, name, model, fit, check = min(results, key=lambda item: item[0])
     method_reason = _reason(method, optics, results)
+    if method == "auto" and optics is None and not isinstance(model, PupilFieldModel):
+        warnings.append(
+            "no optics were given, so the empirical model was used: it knows the PSF only where there are beads "
+            "and only inside the fitted window; give the NA, emission wavelength and pixel size to use the pupil "
+            "model, which models the whole PSF and extrapolates it the way optics does"
+        )
     say(f"using the {name} model: {method_reason}")
     held = held_out_report(check.positions[held_out], check.chi2[held_out], check.chi2_null[held_out],
                            check.n_pixels[held_out], data.shape)
