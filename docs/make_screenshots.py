@@ -3,15 +3,18 @@
 Opens napari, loads the sample data, calibrates from the bead slide (giving
 the sample lens's optics, so with the pupil model), trains a small CG U-Net,
 deblurs the blurred specimen, shows a gate map and probes a local kernel,
-saving a screenshot of the window and of each widget to ``docs/images/``. On a machine without a display, run it under Xvfb::
+saving a screenshot of the window and of each widget to ``docs/images/``.
+On a machine without a display, run it under Xvfb::
 
     xvfb-run -a .venv/bin/python docs/make_screenshots.py
 
-It takes a few minutes on a laptop CPU (most of it training).
+It takes a few minutes on a laptop CPU (most of it training);
+``--calibration-only`` stops after the calibration screenshots.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -72,7 +75,7 @@ def open_dock(viewer: napari.Viewer, name: str):
     return dock, widget
 
 
-def main() -> None:
+def main(calibration_only: bool = False) -> None:
     IMAGES.mkdir(exist_ok=True)
     torch.manual_seed(0)  # the same model, and the same screenshots, every time
     viewer = napari.Viewer(title="napari-coordgate")
@@ -90,20 +93,21 @@ def main() -> None:
     calibration._grid_y.value = calibration._grid_x.value = 0
     calibration._run_button.clicked.emit()
     wait_until(lambda: state.psf_field is not None and calibration._worker is None)
-    fwhm_map = viewer.layers[f"{beads.name} FWHM map"]
     # the FWHM map and the beads over the slide
     viewer.layers["PSF field"].visible = False
     dock.raise_()
     viewer.reset_view()
     save_window(viewer, "calibration-window")
     save_widget(calibration, "calibration-widget")
-    # the PSF field montage over the slide
-    fwhm_map.visible = False
-    viewer.layers["PSF field"].visible = True
-    viewer.layers["PSF field"].opacity = 0.8
+    # the PSF field montage on its own
+    for layer in viewer.layers:
+        layer.visible = layer.name == "PSF field"
     settle()
     viewer.screenshot(str(IMAGES / "calibration-psf-field.png"), canvas_only=True)
     print("saved calibration-psf-field.png")
+    if calibration_only:
+        viewer.close()
+        return
 
     # 2. fine-tuning a CG U-Net on the calibration
     for layer in list(viewer.layers):
@@ -167,4 +171,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(calibration_only="--calibration-only" in sys.argv[1:])

@@ -3,7 +3,7 @@
 import numpy as np
 from numpy.testing import assert_array_equal
 
-TIMEOUT = 120_000
+TIMEOUT = 300_000
 
 
 def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
