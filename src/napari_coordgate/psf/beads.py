@@ -35,6 +35,8 @@ _HELD_OUT = 0.2
 _SIZE_PER_WIDTH = 5.0
 #: A bead whose brightest pixel holds more than this of its 3x3 light is a hot pixel.
 _HOT_PIXEL_FRACTION = 0.6
+#: Share of its own light a misfit bead must leave unexplained to be rejected as a blend or debris.
+_BLEND_UNEXPLAINED = 0.25
 #: Weight of the empirical model's ridge on its field-dependent terms.
 _RIDGE = 1e-3
 #: Default optics assumed by the pupil model when none are given (its cut-off is then fitted).
@@ -240,7 +242,7 @@ def calibrate_from_beads(
         )
     final = fit_scene(scene, model, start=fit, regularisation=_ridge(model), gain=gain)
     # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
-    bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0)
+    bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0, unexplained=_BLEND_UNEXPLAINED)
     if bad.any() and (~bad).sum() >= len(bad) // 2:
         kept_index = candidates[keep]
         reasons[kept_index[bad]] = "inconsistent"
@@ -306,12 +308,22 @@ def _counts(reasons: np.ndarray) -> dict:
     return {r: int(np.sum(reasons == r)) for r in ("saturated", "hot pixel", "faint", "inconsistent")}
 
 
-def _misfits(fit: SceneFit, among: np.ndarray, tolerance: float) -> np.ndarray:
-    """Beads whose residual per pixel lies ``tolerance`` robust spreads above the median."""
+def _misfits(fit: SceneFit, among: np.ndarray, tolerance: float, unexplained: float = 0.0) -> np.ndarray:
+    """Beads whose residual per pixel lies ``tolerance`` robust spreads above the median.
+
+    With ``unexplained > 0`` a bead must also leave more than that fraction
+    of its own light unexplained: a bright bead that the model fits to a few
+    per cent (a strongly aberrated corner bead) has a large residual too,
+    but it is the bead that carries the corner's information, not a blend.
+    """
     per_pixel = fit.chi2 / np.maximum(fit.n_pixels, 1)
     typical = np.median(per_pixel[among])
     spread = max(1.4826 * np.median(np.abs(per_pixel[among] - typical)), 0.05 * typical)
-    return among & (per_pixel > typical + tolerance * spread)
+    outlier = among & (per_pixel > typical + tolerance * spread)
+    if unexplained > 0:
+        share = (fit.chi2 - fit.n_pixels) / np.maximum(fit.chi2_null - fit.n_pixels, 1e-9)
+        outlier &= share > unexplained
+    return outlier
 
 
 def _hot_pixels(data: np.ndarray, found: BeadCandidates) -> np.ndarray:
