@@ -132,10 +132,10 @@ class CalibrationWidget(QWidget):
         self._blurred_image = layer_combo(viewer, "blurred image")
         self._psf_size = SpinBox(label="PSF size (px)", value=0, min=0, max=255,
                                  tooltip="Odd kernel size; 0 chooses one from the data")
-        self._grid_y = SpinBox(label="grid rows", value=4, min=0, max=32,
-                               tooltip="PSFs measured on a grid; each node needs about 3 beads within a cell. "
-                                       "0 = automatic (bead slides only)")
-        self._grid_x = SpinBox(label="grid columns", value=4, min=0, max=32, tooltip="0 = automatic (bead slides only)")
+        self._grid_y = SpinBox(label="grid rows", value=0, min=0, max=32,
+                               tooltip="Grid of the PSF field. 0 = automatic: for bead slides, cells of about "
+                                       "32 px; 4 x 4 for a pair, 8 x 8 for a simulated lens")
+        self._grid_x = SpinBox(label="grid columns", value=0, min=0, max=32, tooltip="0 = automatic")
         self._field_h = SpinBox(label="field height", value=256, min=16, max=2**15)
         self._field_w = SpinBox(label="field width", value=256, min=16, max=2**15)
         self._na = FloatSpinBox(label="NA", value=0.8, min=0.05, max=1.5, step=0.05)
@@ -207,14 +207,11 @@ class CalibrationWidget(QWidget):
         return options
 
     def _grid(self, kind: str):
-        """The grid shape, None for automatic (beads), or False after showing an error."""
+        """The grid shape; None (automatic) for beads when rows or columns are 0."""
         grid = (self._grid_y.value, self._grid_x.value)
         if min(grid) > 0:
             return grid
-        if kind == "beads":
-            return None
-        show_error("Calibration: an automatic grid (0) is only for bead slides; give the grid rows and columns")
-        return False
+        return {"beads": None, "pair": (4, 4), "simulated": (8, 8)}[kind]
 
     def _show_kind(self, kind: str) -> None:
         for controls, shown in ((self._bead_controls, kind == "beads"), (self._pair_controls, kind == "pair"),
@@ -227,8 +224,6 @@ class CalibrationWidget(QWidget):
         """``(images, options, reference layer)`` for the chosen target kind, or None."""
         kind = self._kind.value
         grid = self._grid(kind)
-        if grid is False:
-            return None
         if kind == "simulated":
             options = dict(
                 field_shape=(self._field_h.value, self._field_w.value), grid=grid,
