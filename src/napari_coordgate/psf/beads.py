@@ -12,10 +12,9 @@ from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
 from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report
 from .centroid import centre_on_centroid
 from .empirical_field import EmpiricalFieldModel
-from .field_interp import psf_fwhm
-from .field_polynomials import field_uv, n_monomials
 from .field_sampling import aberration_summary, default_grid, sample_field
 from .image_checks import as_real_image, checked_psf_size
+from .model_choice import choice_reason, ridge, trial_models
 from .optics import check_optics
 from .psf_field import PSFField
 from .pupil_field import PupilFieldModel
@@ -24,10 +23,6 @@ __all__ = ["calibrate_from_beads", "METHODS"]
 
 #: Field models ``calibrate_from_beads`` offers.
 METHODS = ("auto", "pupil", "empirical", "nodes")
-#: Polynomial orders the empirical model chooses from (by held-out beads).
-_EMPIRICAL_ORDERS = (1, 2, 3, 4)
-#: Beads needed per polynomial term of the empirical model (fewer: that order is not tried).
-_BEADS_PER_TERM = 8
 #: Fraction of the usable beads held out to judge the models.
 _HELD_OUT = 0.2
 #: Kernel size in widths (95th percentile) of the widest beads: an aberrated PSF keeps a good
@@ -37,10 +32,6 @@ _SIZE_PER_WIDTH = 5.0
 _HOT_PIXEL_FRACTION = 0.6
 #: Share of its own light a misfit bead must leave unexplained to be rejected as a blend or debris.
 _BLEND_UNEXPLAINED = 0.25
-#: Weight of the empirical model's ridge on its field-dependent terms.
-_RIDGE = 1e-3
-#: Default optics assumed by the pupil model when none are given (its cut-off is then fitted).
-_DEFAULT_NA = 1.0
 
 
 def calibrate_from_beads(
@@ -213,17 +204,17 @@ def calibrate_from_beads(
 
     held_out = np.zeros(len(positions), bool)
     held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
-    trials = _trial_models(method, optics, scene, start_kernel, data.shape)
+    trials = trial_models(method, optics, scene, start_kernel, data.shape)
     results = []
     for name, model in trials:
         say(f"fitting the {name} model")
-        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=_ridge(model), gain=gain)
+        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=ridge(model), gain=gain)
         check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
         score = float(np.sum(check.chi2[held_out]))
         results.append((score, name, model, fit, check))
         say(f"{name}: held-out residual {score / max(np.sum(check.n_pixels[held_out]), 1):.3f} per pixel")
     score, name, model, fit, check = min(results, key=lambda item: item[0])
-    method_reason = _reason(method, optics, results)
+    method_reason = choice_reason(method, optics, results)
     if method == "auto" and optics is None and not isinstance(model, PupilFieldModel):
         warnings.append(
             "no optics were given, so the empirical model was used: it knows the PSF only where there are beads "
@@ -240,7 +231,7 @@ def calibrate_from_beads(
             f"unexplained ({MAX_UNEXPLAINED:.0%} allowed); the image may hold debris, aggregates or a non-uniform "
             "background rather than isolated sub-resolution beads: image a clean bead slide"
         )
-    final = fit_scene(scene, model, start=fit, regularisation=_ridge(model), gain=gain)
+    final = fit_scene(scene, model, start=fit, regularisation=ridge(model), gain=gain)
     # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
     bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0, unexplained=_BLEND_UNEXPLAINED)
     if bad.any() and (~bad).sum() >= len(bad) // 2:
@@ -251,7 +242,7 @@ def calibrate_from_beads(
                           scene.excluded | _exclusion_mask(data.shape, final.positions[bad], k, core_only=True))
         start = SceneFit(*(getattr(final, f)[~bad] for f in ("positions", "fluxes", "flux_errors", "chi2", "chi2_null",
                                                                 "n_pixels")), final.gain, final.loss)
-        final = fit_scene(scene, model, start=start, regularisation=_ridge(model), gain=gain)
+        final = fit_scene(scene, model, start=start, regularisation=ridge(model), gain=gain)
 
     grid_shape = grid or default_grid(data.shape)
     cap = min(data.shape) // 2
@@ -378,60 +369,5 @@ def _start_kernel(scene: BeadScene, snr: np.ndarray) -> np.ndarray:
         yy, xx = np.indices((k, k)) - half
         return np.exp(-(yy**2 + xx**2) / 4.0)
     return np.mean(patches, axis=0)
-
-
-def _trial_models(method, optics, scene, start_kernel, shape):
-    """The models to fit and compare, in order."""
-    trials = []
-    if method in ("auto", "pupil"):
-        trials.append(("pupil", _pupil_model(optics, scene, start_kernel, shape)))
-    if method == "empirical" or (method == "auto" and optics is None):
-        # Each field-dependent term of the PSF needs several beads behind it.
-        n_beads = len(scene.positions)
-        orders = [o for o in _EMPIRICAL_ORDERS if _BEADS_PER_TERM * n_monomials(o) <= n_beads] or [_EMPIRICAL_ORDERS[0]]
-        for order in orders:
-            trials.append((f"empirical (order {order})", EmpiricalFieldModel(scene.window, scene.psf_size, order, start_kernel)))
-    return trials
-
-
-def _pupil_model(optics, scene, start_kernel, shape) -> PupilFieldModel:
-    widths = np.array([_local_width(scene, p) for p in scene.positions])
-    if optics is not None:
-        cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]
-        model = PupilFieldModel(scene.window, cutoff=cutoff, na=optics["na"], immersion_index=optics["immersion_index"])
-    else:
-        # In-focus FWHM ~ 0.51 wavelength / NA: the sharpest beads give the pupil size to start from.
-        good = widths[np.isfinite(widths)]
-        sharpest = max(float(np.percentile(good, 5)) if good.size else psf_fwhm(start_kernel), 1.0)
-        model = PupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=_DEFAULT_NA, fit_cutoff=True)
-    model.initialise_defocus(field_uv(scene.positions, shape), widths)
-    return model
-
-
-def _local_width(scene: BeadScene, position) -> float:
-    half = scene.psf_size // 2
-    y, x = np.round(position).astype(int)
-    H, W = scene.data.shape
-    if not (half <= y < H - half and half <= x < W - half):
-        return float("nan")
-    patch = scene.data[y - half : y + half + 1, x - half : x + half + 1] - scene.background[y - half : y + half + 1, x - half : x + half + 1]
-    return psf_fwhm(np.where(patch > 3 * np.sqrt(scene.read_variance), patch, 0))
-
-
-def _ridge(model) -> float:
-    return _RIDGE if isinstance(model, EmpiricalFieldModel) else 0.0
-
-
-def _reason(method: str, optics, results) -> str:
-    if method == "pupil":
-        return "asked for"
-    if method == "auto" and optics is not None:
-        return "the optics (NA, wavelength, pixel size) were given"
-    ranked = sorted(results, key=lambda item: item[0])
-    best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
-    if second is None:
-        return "asked for"
-    gain = 100 * (second[0] - best[0]) / max(second[0], 1e-12)
-    return f"its held-out beads fit best ({gain:.1f}% lower residual than the {second[1]} model)"
 
 
