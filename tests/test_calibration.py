@@ -10,6 +10,7 @@ from napari_coordgate.psf import calibrate_from_beads, render_bead_target, simul
 from napari_coordgate.psf.bead_fit import BeadScene, fit_scene
 from napari_coordgate.psf.centroid import centre_on_centroid, centroid_offset, robust_centroid
 from napari_coordgate.psf.empirical_field import EmpiricalFieldModel
+from napari_coordgate.psf.field_interp import psf_fwhm
 from napari_coordgate.psf.field_polynomials import field_uv
 from napari_coordgate.psf.pupil import pupil_psf
 from napari_coordgate.psf.pupil_field import PupilFieldModel
@@ -120,6 +121,26 @@ def test_field_models_recover_known_polynomial_coefficients():
     empirical = EmpiricalFieldModel(k + 4, k, 1, start)
     fit = fit_scene(scene, empirical, gain=1.0)
     assert np.median(fit.chi2 / fit.n_pixels) < 1.5
+
+
+def test_vectorial_pupil_reduces_to_the_scalar_one_at_low_na():
+    """With the immersion index the pupil is vectorial: the same spot at low NA, a wider one at high NA."""
+    at = (torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64))
+
+    def spot(na, n, vectorial, window=41):
+        model = PupilFieldModel(window, cutoff=na * 100 / 520, na=na, immersion_index=n, vectorial=vectorial)
+        assert model.vectorial is vectorial
+        with torch.no_grad():
+            return model.kernels(*at)[0].numpy()
+
+    assert pearson(spot(0.3, 1.0, True), spot(0.3, 1.0, False)) > 0.999
+    scalar, vectorial = spot(1.4, 1.518, False), spot(1.4, 1.518, True)
+    assert 0.95 < vectorial.sum() <= 1.0 and 0.95 < scalar.sum() <= 1.0  # fractions of the whole PSF's energy
+    assert psf_fwhm(vectorial) > 1.1 * psf_fwhm(scalar)  # the axial field component broadens the spot
+    assert PupilFieldModel(21, cutoff=0.2, na=1.0, immersion_index=1.33).vectorial  # the default with an index
+    assert not PupilFieldModel(21, cutoff=0.2, na=1.0).vectorial
+    with pytest.raises(ValueError, match="immersion index"):
+        PupilFieldModel(21, cutoff=0.2, na=1.0, vectorial=True)
 
 
 def test_clipped_and_overlapping_beads_are_used(lens, bead_slide):

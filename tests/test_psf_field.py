@@ -165,8 +165,14 @@ def test_save_load_round_trip(tmp_path):
 def test_load_rejects_corrupt_and_foreign_files(tmp_path):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"this is not a zip file at all")
-    with pytest.raises(ValueError, match="not a readable PSF-field file"):
+    with pytest.raises(ValueError, match="not a napari-coordgate PSF-field file") as err:
         PSFField.load(garbage)
+    assert "pickle" not in str(err.value)  # never suggest loading a file unsafely
+    random_bytes = tmp_path / "random.npz"
+    random_bytes.write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(ValueError, match="not a napari-coordgate PSF-field file") as err:
+        PSFField.load(random_bytes)
+    assert "pickle" not in str(err.value)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.ones(3))
     with pytest.raises(ValueError, match="PSF-field file"):
@@ -174,7 +180,7 @@ def test_load_rejects_corrupt_and_foreign_files(tmp_path):
     truncated = tmp_path / "truncated.npz"
     random_field().save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:200])
-    with pytest.raises(ValueError, match="not a readable PSF-field file"):
+    with pytest.raises(ValueError, match="not a napari-coordgate PSF-field file"):
         PSFField.load(truncated)
 
 

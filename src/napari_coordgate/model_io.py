@@ -19,7 +19,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .device import resolve_device
 from .inference.normalization import DEFAULT_PERCENTILES
+from .model_header import check_header
 from .models.unet import UNet, build_model
 
 __all__ = ["save_model", "load_model", "read_model_info", "FORMAT_VERSION"]
@@ -30,6 +32,13 @@ _HEADER_KEY = "napari_coordgate"
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot save to {path}: {parent} is a file, not a folder")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -103,11 +112,7 @@ def read_model_info(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path} is a safetensors file but not a napari-coordgate model (no model description in it)") from None
     except (ValueError, UnicodeDecodeError, AttributeError):
         raise ValueError(f"{path} is not a napari-coordgate model file (corrupt, truncated or another format)") from None
-    if not isinstance(info, dict) or "config" not in info:
-        raise ValueError(f"{path} has no model configuration in its header")
-    if info.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer napari-coordgate (format {info['format_version']})")
-    return info
+    return check_header(info, path)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNet:
@@ -122,8 +127,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
     FileNotFoundError
         No file at ``path``.
     ValueError
-        The file is corrupt, truncated, or not a napari-coordgate model.
+        The file is corrupt, truncated or not a napari-coordgate model; its
+        header breaks the schema (:mod:`.model_header`); a weight is NaN or
+        infinite; or ``device`` is not available.
     """
+    dev = resolve_device(device)
     info = read_model_info(path)
     try:
         model = build_model(info["config"])
@@ -138,6 +146,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise ValueError(f"{path}: the weights do not match the described {info['config'].get('arch')}: {first}") from None
-    model.percentiles = tuple(info.get("normalization", {}).get("percentiles", DEFAULT_PERCENTILES))
-    model.metadata = info.get("metadata", {})
-    return model.to(device).eval()
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{path} holds non-finite weights (NaN or inf, in {name}): the training that wrote it "
+                             "diverged or the file is damaged; train the model again")
+    model.percentiles = tuple(info["normalization"]["percentiles"])
+    model.metadata = info["metadata"]
+    model.source_path = str(path)
+    return model.to(dev).eval()

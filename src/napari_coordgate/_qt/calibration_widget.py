@@ -127,7 +127,8 @@ class CalibrationWidget(QWidget):
             "not 1 (napari's convention: scale in µm per pixel, so nm = scale × 1000)"))
         self._immersion = FloatSpinBox(label="immersion index", value=0.0, min=0.0, max=2.0, step=0.01,
                                        tooltip="Refractive index of the immersion medium (e.g. 1.0 air, 1.33 water, "
-                                               "1.515 oil); 0 = let the calibration assume one")
+                                               "1.515 oil): makes the pupil model vectorial, as a high-NA PSF is; "
+                                               "0 = not known (a scalar, low-NA pupil)")
         self._sharp_image = layer_combo(viewer, "sharp image")
         self._blurred_image = layer_combo(viewer, "blurred image")
         self._psf_size = SpinBox(label="PSF size (px)", value=0, min=0, max=255,

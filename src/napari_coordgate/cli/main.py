@@ -74,7 +74,8 @@ def _add_calibrate(sub, common):
     beads.add_argument("--wavelength", type=float, default=None, help="emission wavelength in nm")
     beads.add_argument("--pixel-size", type=float, default=None, help="pixel size in the sample plane, in nm")
     beads.add_argument("--immersion-index", type=float, default=None,
-                       help="refractive index of the immersion medium (default: assumed from the NA)")
+                       help="refractive index of the immersion medium (1.0 air, 1.33 water, 1.515 oil): makes the pupil "
+                       "model vectorial; without it the pupil is scalar, with low-NA defocus")
     pair = how.add_parser("pair", parents=[common], help="from a sharp / blurred image pair")
     pair.add_argument("sharp", help="sharp reference image")
     pair.add_argument("blurred", help="the same scene through the instrument")

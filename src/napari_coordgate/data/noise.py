@@ -24,6 +24,7 @@ from scipy import ndimage
 from skimage.restoration import estimate_sigma
 
 from ..inference.normalization import DEFAULT_PERCENTILES
+from ..validation import number
 
 __all__ = ["add_poisson_gaussian", "add_poisson_gaussian_torch", "estimate_noise", "resolve_noise", "DEFAULT_NOISE"]
 
@@ -218,9 +219,8 @@ def resolve_noise(noise, calibration_image: np.ndarray | None = None) -> dict | 
     if isinstance(noise, dict):
         if set(noise) - {"photons", "read_noise"} or "photons" not in noise:
             raise ValueError(f"noise dict needs 'photons' (and optionally 'read_noise'); got keys {sorted(noise)}")
-        resolved = {"photons": float(noise["photons"]), "read_noise": float(noise.get("read_noise", 0.0))}
+        photons, read_noise = noise["photons"], noise.get("read_noise", 0.0)
     else:
-        resolved = {"photons": float(noise), "read_noise": DEFAULT_NOISE["read_noise"]}
-    if not resolved["photons"] > 0 or not np.isfinite(resolved["photons"]) or not resolved["read_noise"] >= 0:
-        raise ValueError(f"noise needs photons > 0 and read_noise >= 0; got {resolved}")
-    return resolved
+        photons, read_noise = noise, DEFAULT_NOISE["read_noise"]
+    return {"photons": number("noise photons", photons, low=0, high=1e12, low_open=True),
+            "read_noise": number("noise read_noise", read_noise, low=0, high=1e6)}

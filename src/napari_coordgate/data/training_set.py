@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from ..inference.normalization import DEFAULT_PERCENTILES, IntensityScale
+from ..psf.psf_field import PSFField
+from ..validation import check_percentiles, integer, number
 from .noise import add_poisson_gaussian, add_poisson_gaussian_torch, resolve_noise
 from .specimens import SPECIMEN_KINDS, check_sharp_images, fit_to_field, make_specimen
 
@@ -295,16 +297,22 @@ def make_training_set(
     -------
     TrainingSet
     """
+    if not isinstance(psf_field, PSFField):
+        raise TypeError(f"psf_field must be a PSFField (calibrated or simulated), got {type(psf_field).__name__}")
     field_shape = tuple(int(s) for s in psf_field.field_shape)
-    if int(patch_size) < 8 or int(patch_size) > min(field_shape):
-        raise ValueError(f"patch_size must be between 8 and the field's smaller side; got {patch_size} "
-                         f"for a field of shape {field_shape}")
-    if int(n_specimens) < 1 or int(n_val) < 0:
-        raise ValueError(f"need n_specimens >= 1 and n_val >= 0; got {n_specimens} and {n_val}")
+    if psf_field.psf_size > min(field_shape):
+        raise ValueError(f"the PSF field's kernels ({psf_field.psf_size} px) are larger than its field {field_shape}: "
+                         "calibrate on a larger field or with a smaller psf_size")
+    patch_size = integer("patch_size", patch_size, low=8, high=min(field_shape))
+    n_specimens = integer("n_specimens", n_specimens, low=1, high=4096)
+    n_val = integer("n_val", n_val, low=0, high=4096)
+    alignment = integer("alignment", alignment, low=1, high=min(field_shape))
+    seed = integer("seed", seed)
     if refresh_every is None:
         refresh_every = max(256, field_shape[0] * field_shape[1] // 256)
-    if int(alignment) < 1 or int(refresh_every) < 0 or not float(intensity_range) >= 1.0:
-        raise ValueError("need alignment >= 1, refresh_every >= 0 and intensity_range >= 1")
+    refresh_every = integer("refresh_every", refresh_every, low=0)
+    intensity_range = number("intensity_range", intensity_range, low=1.0, high=1e6)
+    percentiles = check_percentiles(percentiles)
     if specimen_kind is not None and specimen_kind not in SPECIMEN_KINDS:
         raise ValueError(f"unknown specimen_kind {specimen_kind!r}; choose one of {SPECIMEN_KINDS} or None")
     images = check_sharp_images(sharp_images)

@@ -13,10 +13,11 @@ import torch
 from .._generators import drive
 from ..device import resolve_device
 from ..models.unet import UNet
+from ..validation import check_image, check_intensity_range, check_offset, int_pair
 from .normalization import DEFAULT_PERCENTILES, IntensityScale
 from .tiling import minimum_tile, plan_tiles
 
-__all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "DEFAULT_TILE"]
+__all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "describe_source", "DEFAULT_TILE"]
 
 #: Default tile side: large enough for any depth up to 6, small enough for a laptop.
 DEFAULT_TILE = 1024
@@ -33,39 +34,8 @@ class DeblurProgress:
     message: str = ""
 
 
-def check_image(image) -> np.ndarray:
-    """Validate an image for deblurring and return it as an ndarray (no copy).
-
-    Raises
-    ------
-    TypeError
-        Complex or non-numeric data.
-    ValueError
-        Fewer than 2 dimensions, no pixels, an RGB(A) colour axis last, or NaN/inf.
-    """
-    arr = np.asarray(image)
-    if np.iscomplexobj(arr):
-        raise TypeError("complex images are not supported; pass the magnitude or the real part")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"image must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim < 2:
-        raise ValueError(f"image must be at least 2D (Y, X), got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"image is empty (shape {arr.shape})")
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4:
-        raise ValueError(
-            f"image of shape {arr.shape} looks like RGB(A) with colour last; "
-            "choose one channel (e.g. image[..., 0]) or put channels first"
-        )
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError("image contains NaN or infinite values")
-    return arr
-
-
 def _check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) -> tuple[int, int]:
-    if len(offset) != 2:
-        raise ValueError(f"offset must be (y, x), got {offset!r}")
-    oy, ox = (int(o) for o in offset)
+    oy, ox = check_offset(offset)
     field = model.field_shape
     if field is None:
         return oy, ox
@@ -100,7 +70,17 @@ def _deblur_plane(
             acc[sy, sx] += weight * y[0, 0].float().cpu().numpy()
             wsum[sy, sx] += weight
             yield DeblurProgress(done + k, total)
-    return scale.denormalize(acc[:h, :w] / wsum[:h, :w])
+    restored = scale.denormalize(acc[:h, :w] / wsum[:h, :w])
+    if not np.isfinite(restored).all():
+        raise ValueError(f"{describe_source(model)} gave non-finite values (NaN or inf) for this image; its weights "
+                         "may be damaged or the image far outside what it was trained on: retrain or reload the model")
+    return restored
+
+
+def describe_source(model: UNet) -> str:
+    """``"the model <file>"`` for a loaded model, ``"the <arch> model"`` otherwise (for messages)."""
+    path = getattr(model, "source_path", None)
+    return f"the model {path}" if path else f"the {model.arch} model"
 
 
 def iter_deblur(
@@ -126,9 +106,7 @@ def iter_deblur(
     if tile_shape is None:
         tile = (max(DEFAULT_TILE, min_tile),) * 2
     else:
-        if len(tile_shape) != 2 or min(tile_shape) < 1:
-            raise ValueError(f"tile_shape must be (ty, tx) with positive sizes, got {tile_shape!r}")
-        tile = tuple(int(t) for t in tile_shape)
+        tile = int_pair("tile_shape", tile_shape, low=1)
     aligned_plane = tuple(_align(s, model.alignment) for s in plane_shape)
 
     def count_tiles(tile):
@@ -141,6 +119,8 @@ def iter_deblur(
             ) from None
 
     tiles_per_plane = count_tiles(tile)
+    if intensity_range is not None:
+        intensity_range = check_intensity_range(intensity_range)
     percentiles = getattr(model, "percentiles", DEFAULT_PERCENTILES)
     was_training = model.training
     model.to(dev).eval()
@@ -151,7 +131,7 @@ def iter_deblur(
     try:
         for i, plane in enumerate(planes):
             if intensity_range is not None:
-                scale = IntensityScale(float(intensity_range[0]), float(intensity_range[1]))
+                scale = IntensityScale(*intensity_range)
             else:
                 scale = IntensityScale.from_percentiles(plane, percentiles)
             while True:

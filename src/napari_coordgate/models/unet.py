@@ -19,6 +19,7 @@ from ..inference.normalization import DEFAULT_PERCENTILES
 from .blocks import CoordConvBlock, GatedBlock, PlainBlock
 from .coord_grid import as_offsets
 from .coordgate import CoordGate
+from ..validation import int_pair, integer
 
 __all__ = ["UNet", "CGUNet", "CoordConvUNet", "MODEL_CLASSES"]
 
@@ -63,16 +64,12 @@ class UNet(nn.Module):
         **block_options,
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"depth must be at least 1, got {depth}")
-        if base_channels < 1:
-            raise ValueError(f"base_channels must be at least 1, got {base_channels}")
+        depth = integer("depth", depth, low=1, high=MAX_DEPTH)
+        base_channels = integer("base_channels", base_channels, low=1, high=MAX_BASE_CHANNELS)
         if field_shape is None and self.requires_field:
             raise ValueError(f"{self.arch} needs the field_shape (H, W) it is calibrated for")
         if field_shape is not None:
-            field_shape = tuple(int(s) for s in field_shape)
-            if len(field_shape) != 2 or min(field_shape) < 1:
-                raise ValueError(f"field_shape must be (H, W) with positive sizes, got {field_shape}")
+            field_shape = int_pair("field_shape", field_shape, low=1)
         self.depth = int(depth)
         self.base_channels = int(base_channels)
         self.field_shape = field_shape
@@ -221,6 +218,11 @@ class CoordConvUNet(UNet):
     ) -> None:
         super().__init__(depth, base_channels, field_shape, residual=residual)
 
+
+#: Deepest U-Net built: eight levels already see over 1000 px and hold 128x the base channels.
+MAX_DEPTH = 8
+#: Widest first level.
+MAX_BASE_CHANNELS = 256
 
 MODEL_CLASSES: dict[str, type[UNet]] = {cls.arch: cls for cls in (UNet, CGUNet, CoordConvUNet)}
 

@@ -32,6 +32,8 @@ _SIZE_PER_WIDTH = 5.0
 _HOT_PIXEL_FRACTION = 0.6
 #: Share of its own light a misfit bead must leave unexplained to be rejected as a blend or debris.
 _BLEND_UNEXPLAINED = 0.25
+#: From this NA on, a pupil model without the immersion index (scalar, paraxial defocus) is warned about.
+_VECTORIAL_NA = 0.7
 
 
 def calibrate_from_beads(
@@ -68,6 +70,8 @@ def calibrate_from_beads(
       (:class:`.PupilFieldModel`): it extrapolates to the corners the way
       optics does. Uses ``na``, ``wavelength_nm``, ``pixel_size_nm`` and
       ``immersion_index`` when given; otherwise it fits the pupil size.
+      With the immersion index the pupil is vectorial (high-NA imaging of
+      an isotropic emitter); without it, scalar with paraxial defocus.
     - ``"empirical"``: for unknown optics, PSF pixels that are polynomials
       of the field position (:class:`.EmpiricalFieldModel`), the order
       chosen by held-out beads.
@@ -146,6 +150,9 @@ def calibrate_from_beads(
         return field
     level = _saturation_level(raw, saturation)
     if data.max() == data.min():
+        if (saturation is not None or np.issubdtype(raw.dtype, np.integer)) and data.max() >= level:
+            raise ValueError(f"the bead image is saturated: every pixel is at {level:g}; use a shorter exposure "
+                             "or less light")
         raise ValueError("the bead image is constant (no beads, no noise): check the exposure and the camera")
 
     say("detecting beads")
@@ -220,6 +227,11 @@ def calibrate_from_beads(
             "no optics were given, so the empirical model was used: it knows the PSF only where there are beads "
             "and only inside the fitted window; give the NA, emission wavelength and pixel size to use the pupil "
             "model, which models the whole PSF and extrapolates it the way optics does"
+        )
+    if optics is not None and optics["immersion_index"] is None and optics["na"] >= _VECTORIAL_NA and isinstance(model, PupilFieldModel):
+        warnings.append(
+            f"no immersion index was given, so a scalar pupil with paraxial defocus was used; at NA {optics['na']:g} "
+            "give the immersion index (1.0 air, 1.333 water, 1.518 oil) to use the vectorial high-NA model"
         )
     say(f"using the {name} model: {method_reason}")
     held = held_out_report(check.positions[held_out], check.chi2[held_out], check.chi2_null[held_out],

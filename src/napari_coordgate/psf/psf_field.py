@@ -265,22 +265,36 @@ class PSFField:
         ValueError
             If the file is not a readable PSF-field file.
         """
+        name = repr(os.fspath(path))
         try:
             with np.load(path, allow_pickle=False) as data:
+                if not hasattr(data, "files") or not {"psfs", "header"} <= set(data.files):
+                    raise ValueError(f"{name} is not a napari-coordgate PSF-field file (no PSF field in it)")
                 psfs = np.array(data["psfs"])
                 header = json.loads(str(data["header"]))
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-            raise ValueError(f"{os.fspath(path)!r} is not a readable PSF-field file ({err})") from None
+        except ValueError as err:
+            if str(err).startswith(name):
+                raise
+            # numpy's own message for object arrays suggests unpickling: never pass that on.
+            raise ValueError(f"{name} is not a napari-coordgate PSF-field file (it holds data of another kind)") from None
+        except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError(f"{name} is not a napari-coordgate PSF-field file (not a readable .npz archive, or "
+                             "damaged)") from None
         if not isinstance(header, dict) or header.get("format") != _FILE_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a napari-coordgate PSF-field file")
-        if header.get("version", 0) > _FILE_VERSION:
-            raise ValueError(f"{os.fspath(path)!r} was written by a newer version (file version {header['version']})")
+            raise ValueError(f"{name} is not a napari-coordgate PSF-field file")
+        version = header.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"{name} is damaged: its file version is {version!r}, not a whole number")
+        if version > _FILE_VERSION:
+            raise ValueError(f"{name} was written by a newer napari-coordgate (file version {version}); update it")
+        if psfs.dtype.kind not in "fiu" or not np.isfinite(psfs).all():
+            raise ValueError(f"{name} is damaged: its PSFs are not finite real numbers")
         try:
             return cls(psfs, tuple(header["field_shape"]), kind=header["kind"], metadata=header.get("metadata"))
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{os.fspath(path)!r} holds an invalid PSF field: {err}") from None
+            raise ValueError(f"{name} holds an invalid PSF field: {err}") from None
 
 
 def _supports(weights: np.ndarray):

@@ -27,7 +27,16 @@ position parameter is its image's centroid (see :mod:`.centroid`).
 With an immersion index ``n`` the defocus term is the exact high-NA phase
 ``(n - sqrt(n**2 - NA**2 rho**2)) / (n - sqrt(n**2 - NA**2))`` (equal to
 ``rho**2`` at low NA), which defocus of a high-NA objective follows. An
-amplitude term ``exp(b rho**2)`` absorbs apodisation. The pixel response is
+amplitude term ``exp(b rho**2)`` absorbs apodisation.
+
+With the immersion index known the PSF is also vectorial (Richards-Wolf
+optics of an aplanatic objective, as in Hanser et al. 2004): a ray
+leaving the pupil at ``sin(theta) = NA rho / n`` carries the field of an
+isotropic (freely rotating) emitter into three components, each of which
+makes its own image; the PSF is the sum of their intensities. The
+sine-condition amplitude ``cos(theta)**-0.5`` is applied too. At high NA
+this broadens the focal spot and fills the first dark ring, which no
+scalar pupil reproduces. The pixel response is
 a uniform square: the intensity is computed on a grid ``oversample`` times
 finer than the pixels and summed over each pixel.
 """
@@ -70,6 +79,9 @@ class PupilFieldModel(torch.nn.Module):
         Refractive index of the immersion medium; enables the high-NA defocus form.
     fit_cutoff : bool
         Fit ``cutoff`` too (when the optics were not given).
+    vectorial : bool, optional
+        Vectorial high-NA imaging (see the module notes). The default is on
+        whenever ``immersion_index`` is given (and ``cutoff`` is not fitted).
 
     Notes
     -----
@@ -85,6 +97,7 @@ class PupilFieldModel(torch.nn.Module):
         na: float = 1.0,
         immersion_index: float | None = None,
         fit_cutoff: bool = False,
+        vectorial: bool | None = None,
     ) -> None:
         super().__init__()
         if window < 3 or window % 2 == 0:
@@ -93,6 +106,11 @@ class PupilFieldModel(torch.nn.Module):
         self.cutoff = float(cutoff)
         self.na = float(na)
         self.immersion_index = immersion_index
+        if vectorial is None:
+            vectorial = immersion_index is not None and not fit_cutoff
+        if vectorial and (immersion_index is None or fit_cutoff):
+            raise ValueError("a vectorial pupil needs the immersion index and a known cut-off")
+        self.vectorial = bool(vectorial)
         # Samples per pixel for the pixel integration (odd, so the window centre is a sample).
         oversample = 3
         while 1.0 / oversample > 0.45 / (1.5 * self.cutoff):
@@ -118,6 +136,8 @@ class PupilFieldModel(torch.nn.Module):
         fine = self.window * oversample
         self.register_buffer("_samples", torch.as_tensor((np.arange(fine) - fine // 2) / oversample))
         self._basis: torch.Tensor | None = None
+        rho = torch.sqrt(self._fy**2 + self._fx**2) / self.cutoff
+        self.register_buffer("_polarisation", _polarisation(rho, self._phi, self.na, immersion_index, self.vectorial))
 
     # ----------------------------------------------------------------- aberrations
     def aberrations(self, uv: torch.Tensor) -> torch.Tensor:
@@ -170,7 +190,9 @@ class PupilFieldModel(torch.nn.Module):
         coefficients = self.aberrations(uv)  # (n, terms)
         waves = torch.einsum("nt,tyx->nyx", coefficients.to(torch.float32), basis)
         amplitude = torch.exp(self.apodisation * rho**2) * inside
-        pupil = (amplitude[None] * torch.exp(2j * torch.pi * waves)).to(torch.complex64)
+        # One pupil per field component (a single one for scalar imaging): (n, components, p, p).
+        components = amplitude[None] * self._polarisation
+        pupil = (components[None] * torch.exp(2j * torch.pi * waves)[:, None]).to(torch.complex64)
         # A matrix Fourier transform evaluates the image only on the window's fine samples,
         # displaced by each PSF's shift: exact sub-pixel positions at little cost.
         freqs = self._freqs.to(torch.float32)
@@ -178,10 +200,10 @@ class PupilFieldModel(torch.nn.Module):
         xs = self._samples.to(torch.float32)[None, :] - shift[:, 1, None].to(torch.float32)
         along_y = torch.exp(-2j * torch.pi * ys[:, :, None] * freqs[None, None, :])  # (n, fine, p)
         along_x = torch.exp(-2j * torch.pi * xs[:, :, None] * freqs[None, None, :])
-        field = along_y @ pupil @ along_x.transpose(1, 2)
-        intensity = field.real**2 + field.imag**2
+        field = along_y[:, None] @ pupil @ along_x.transpose(1, 2)[:, None]
+        intensity = (field.real**2 + field.imag**2).sum(dim=1)
         # Parseval: the PSF's whole energy over one period of the sampled pupil's image.
-        total = (amplitude**2).sum().to(torch.float32) / self._df**2 * self.oversample**2
+        total = (components.abs() ** 2).sum().to(torch.float32) / self._df**2 * self.oversample**2
         n = intensity.shape[0]
         binned = intensity.reshape(n, self.window, self.oversample, self.window, self.oversample).sum(dim=(2, 4))
         return (binned / total).to(torch.float64)
@@ -202,6 +224,32 @@ class PupilFieldModel(torch.nn.Module):
         solution, *_ = np.linalg.lstsq(design, target, rcond=None)
         with torch.no_grad():
             self.coefficients[0].copy_(torch.as_tensor(solution))
+
+
+def _polarisation(rho, phi, na, immersion_index, vectorial) -> torch.Tensor:
+    """Amplitude factors of each imaged field component over the pupil: ``(components, p, p)``.
+
+    Scalar imaging has one component of factor one. Vectorial imaging of an
+    isotropic emitter sums two orthogonal dipole polarisations, each making
+    in-plane (x, y) and axial (z) field components; the two cross terms are
+    equal, so five distinct factors remain, the cross term weighted by
+    ``sqrt(2)`` (its intensity counts twice). All include the sine condition.
+    """
+    if not vectorial:
+        return torch.ones((1,) + rho.shape, dtype=rho.dtype)
+    sin_t = torch.clamp(na * rho / immersion_index, max=0.999)
+    cos_t = torch.sqrt(1 - sin_t**2)
+    c, s = torch.cos(phi), torch.sin(phi)
+    factors = torch.stack(
+        [
+            cos_t * c**2 + s**2,  # x dipole, x field
+            cos_t * s**2 + c**2,  # y dipole, y field
+            np.sqrt(2.0) * (cos_t - 1) * s * c,  # cross terms (x->y and y->x)
+            sin_t * c,  # x dipole, z field
+            sin_t * s,  # y dipole, z field
+        ]
+    )
+    return factors / torch.sqrt(cos_t)
 
 
 def _phase_basis(rho: torch.Tensor, phi: torch.Tensor, na: float, immersion_index: float | None) -> torch.Tensor:

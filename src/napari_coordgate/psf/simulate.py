@@ -7,6 +7,7 @@ import numpy as np
 from .field_interp import node_coordinates, psf_fwhm
 from .psf_field import PSFField
 from .pupil import geometric_blur_radius_px, pupil_psf
+from ..validation import int_pair, integer, number
 
 __all__ = ["simulate_lens"]
 
@@ -72,13 +73,16 @@ def simulate_lens(
     ValueError
         If the field is smaller than the PSF or an argument is out of range.
     """
-    H, W = (int(s) for s in field_shape)
-    gy, gx = (int(g) for g in grid)
-    if min(H, W) < 1 or min(gy, gx) < 1:
-        raise ValueError(f"field_shape and grid must be positive; got {field_shape} and {grid}")
-    optics = dict(na=float(na), wavelength_nm=float(wavelength_nm), pixel_size_nm=float(pixel_size_nm))
-    if not (0 < na < 1.6) or wavelength_nm <= 0 or pixel_size_nm <= 0:
-        raise ValueError(f"unusable optics: {optics}")
+    H, W = int_pair("field_shape", field_shape, low=1)
+    gy, gx = int_pair("grid", grid, low=1)
+    if gy > H or gx > W:
+        raise ValueError(f"grid ({gy}, {gx}) has more cells than the ({H}, {W}) field has pixels; use a coarser grid")
+    optics = dict(na=number("na", na, low=0, high=1.6, low_open=True, high_open=True),
+                  wavelength_nm=number("wavelength_nm", wavelength_nm, low=0, low_open=True),
+                  pixel_size_nm=number("pixel_size_nm", pixel_size_nm, low=0, low_open=True))
+    defocus_edge = number("defocus_edge", defocus_edge, low=-50, high=50)
+    astigmatism_edge = number("astigmatism_edge", astigmatism_edge, low=-50, high=50)
+    coma_edge = number("coma_edge", coma_edge, low=-50, high=50)
 
     rng = np.random.default_rng(seed) if seed is not None else None
     half_diagonal = max(np.hypot((H - 1) / 2, (W - 1) / 2), 0.5)
@@ -102,9 +106,14 @@ def simulate_lens(
     largest_odd = min(H, W) - 1 if min(H, W) % 2 == 0 else min(H, W) - 2
     if psf_size is None:
         psf_size, energy = _default_psf_size(aberrations, (H, W), optics, largest_odd)
+        if energy is not None and energy < _LEAST_ENERGY:
+            raise ValueError(
+                f"a ({H}, {W}) field is too small for this lens: the largest kernel that fits ({psf_size} px) holds "
+                f"only {100 * energy:.0f}% of the most blurred PSF's energy; use a larger field or smaller aberrations"
+            )
     else:
-        psf_size = int(psf_size)
-        if psf_size < 1 or psf_size % 2 == 0:
+        psf_size = integer("psf_size", psf_size, low=1)
+        if psf_size % 2 == 0:
             raise ValueError(f"psf_size must be a positive odd integer; got {psf_size}")
         energy = None
     if psf_size >= min(H, W) or psf_size < 1:
@@ -129,14 +138,18 @@ def simulate_lens(
 
 
 def _default_psf_size(aberrations, field_shape, optics, largest_odd: int) -> tuple[int, float | None]:
-    """Smallest odd kernel holding most of the worst PSF's energy, within the cap."""
+    """Smallest odd kernel holding most of the worst PSF's energy, within the cap, and the energy it holds.
+
+    The worst PSF is computed on a canvas wider than its blur (not clipped
+    to the field), so the energy is a fraction of the whole PSF's.
+    """
     if largest_odd < 3:
         return max(largest_odd, 3), None  # too small a field: the caller raises
     H, W = field_shape
     corners = [(0, 0), (0, W - 1), (H - 1, 0), (H - 1, W - 1)]
     worst = max(corners, key=lambda p: _blur_radius(aberrations(*p), optics))
     trial_radius = _blur_radius(aberrations(*worst), optics) + 6 * optics["wavelength_nm"] / (optics["na"] * optics["pixel_size_nm"])
-    trial = min(2 * int(np.ceil(1.5 * trial_radius)) + 1, largest_odd)
+    trial = min(2 * int(np.ceil(1.5 * trial_radius)) + 1, _LARGEST_TRIAL)
     psf = pupil_psf(trial, **optics, **aberrations(*worst))
     centre = trial // 2
     enclosed = np.array([psf[centre - h : centre + h + 1, centre - h : centre + h + 1].sum() for h in range(centre + 1)])
@@ -145,6 +158,12 @@ def _default_psf_size(aberrations, field_shape, optics, largest_odd: int) -> tup
     half = max(half, int(np.ceil(2 * psf_fwhm(on_axis))))
     size = min(2 * half + 1, largest_odd)
     return size, float(enclosed[min(size // 2, centre)])
+
+
+#: Widest canvas on which the default kernel size is measured.
+_LARGEST_TRIAL = 511
+#: A default kernel must hold at least this share of the most blurred PSF's energy.
+_LEAST_ENERGY = 0.5
 
 
 def _blur_radius(aberration: dict, optics: dict) -> float:

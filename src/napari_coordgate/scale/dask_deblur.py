@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..inference.deblur import _check_fits, check_image
+from ..inference.deblur import _check_fits
+from ..validation import check_image, check_intensity_range, int_pair
 from ..inference.deblur import deblur as deblur_array
 from ..models.unet import UNet, build_model
 from .intensity import plane_intensity_ranges
@@ -70,6 +71,7 @@ class ModelSpec:
     percentiles: tuple[float, float]
     weights: bytes = field(repr=False)
     token: str = ""
+    source_path: str | None = None
 
     @classmethod
     def from_model(cls, model: UNet) -> ModelSpec:
@@ -78,7 +80,7 @@ class ModelSpec:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         weights = save(tensors)
         token = hashlib.sha1(weights + repr(sorted(model.config.items())).encode()).hexdigest()
-        return cls(dict(model.config), tuple(model.percentiles), weights, token)
+        return cls(dict(model.config), tuple(model.percentiles), weights, token, getattr(model, "source_path", None))
 
     def __dask_tokenize__(self):
         return ("napari-coordgate-model", self.token)
@@ -96,6 +98,7 @@ class ModelSpec:
         model = build_model(self.config)
         model.load_state_dict(load(self.weights), strict=True)
         model.percentiles = tuple(self.percentiles)
+        model.source_path = self.source_path
         model.eval()
         with _CACHE_LOCK:
             _MODEL_CACHE[key] = model
@@ -226,6 +229,8 @@ def deblur_dask(
             ranges = np.broadcast_to(ranges, (n_planes, 2)).copy()
         if ranges.shape != (n_planes, 2):
             raise ValueError(f"intensity_range must be (low, high) or one row per plane ({n_planes}, 2), got shape {ranges.shape}")
+        for i, row in enumerate(ranges):
+            check_intensity_range(tuple(row), name="intensity_range" if len(ranges) == 1 else f"intensity_range of plane {i}")
     depth = overlap_depth(model)
     spatial = [plan_chunks(n, chunk_size, depth, model.alignment) for n in arr.shape[-2:]]
     arr = arr.rechunk((1,) * (arr.ndim - 2) + tuple(spatial))
@@ -243,6 +248,6 @@ def deblur_dask(
         grid=arr.chunks,
         depths=depths,
         offset=(oy, ox),
-        tile_shape=None if tile_shape is None else tuple(int(t) for t in tile_shape),
+        tile_shape=None if tile_shape is None else int_pair("tile_shape", tile_shape, low=1),
         device=str(device),
     )

@@ -25,6 +25,7 @@ from ..data.training_set import TrainingSet
 from ..device import describe_device, resolve_device
 from ..model_io import save_model
 from ..models.unet import UNet
+from ..validation import integer, number
 from .metrics import psnr, region_masks, regional_psnr, ssim
 from .progress import TrainingProgress, TrainingResult
 
@@ -32,6 +33,11 @@ __all__ = ["train"]
 
 _PREVIEW_SIDE = 256
 _REL_IMPROVEMENT = 1e-4  # a validation loss must drop by this fraction to count as better
+
+
+#: Largest batch, and most pixels in one batch (a step's activations must fit in memory).
+MAX_BATCH_SIZE = 1024
+MAX_BATCH_PIXELS = 1 << 24
 
 
 def train(
@@ -106,16 +112,26 @@ def train(
     """
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a napari_coordgate model, got {type(model).__name__}")
+    if not isinstance(data, TrainingSet):
+        raise TypeError(f"data must be a TrainingSet (see make_training_set), got {type(data).__name__}")
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps or epochs")
-    total = int(steps) if steps is not None else int(epochs) * int(steps_per_epoch)
-    for name, value in (("steps/epochs", total), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size),
-                        ("val_every", val_every), ("plateau_patience", plateau_patience),
-                        ("early_stop_patience", early_stop_patience)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if not lr > 0 or not 0 < lr_factor < 1 or not min_lr >= 0:
-        raise ValueError(f"need lr > 0, 0 < lr_factor < 1 and min_lr >= 0; got {lr}, {lr_factor}, {min_lr}")
+    steps_per_epoch = integer("steps_per_epoch", steps_per_epoch, low=1)
+    total = integer("steps", steps, low=1) if steps is not None else integer("epochs", epochs, low=1) * steps_per_epoch
+    batch_size = integer("batch_size", batch_size, low=1, high=MAX_BATCH_SIZE)
+    if batch_size * data.patch_size**2 > MAX_BATCH_PIXELS:
+        raise ValueError(
+            f"a batch of {batch_size} patches of {data.patch_size}x{data.patch_size} px is more than a training step "
+            f"holds in memory ({MAX_BATCH_PIXELS / 2**20:.0f} Mpx); use batch_size <= "
+            f"{MAX_BATCH_PIXELS // data.patch_size**2} or smaller patches"
+        )
+    val_every = integer("val_every", val_every, low=1)
+    plateau_patience = integer("plateau_patience", plateau_patience, low=1)
+    early_stop_patience = integer("early_stop_patience", early_stop_patience, low=1)
+    lr = number("lr", lr, low=0, high=1, low_open=True)
+    lr_factor = number("lr_factor", lr_factor, low=0, high=1, low_open=True, high_open=True)
+    min_lr = number("min_lr", min_lr, low=0, high=lr)
+    seed = integer("seed", seed)
     if model.field_shape is not None and tuple(model.field_shape) != tuple(data.field_shape):
         raise ValueError(f"the model's field_shape {tuple(model.field_shape)} differs from the training "
                          f"data's field_shape {tuple(data.field_shape)}")
