@@ -226,8 +226,16 @@ def test_bad_arguments_are_named():
         calibrate_from_beads(image, method="magic")
     with pytest.raises(ValueError, match="all three optical parameters"):
         calibrate_from_beads(image, na=1.2)
-    with pytest.raises(ValueError, match="min_snr must be a positive number"):
+    with pytest.raises(ValueError, match="min_snr must be a finite number"):
         calibrate_from_beads(image, min_snr=float("nan"))
+    with pytest.raises(ValueError, match="bead_size_px must be more than 0"):
+        calibrate_from_beads(image, bead_size_px=-1)
+    with pytest.raises(TypeError, match="grid must be two numbers"):
+        calibrate_from_beads(image, grid=5.5)
+    with pytest.raises(ValueError, match="pixel_size_nm must be a finite number"):
+        calibrate_from_beads(image, na=1.2, wavelength_nm=500, pixel_size_nm=float("inf"))
+    with pytest.raises(ValueError, match="immersion_index must be at least the NA"):
+        calibrate_from_beads(image, na=1.2, wavelength_nm=500, pixel_size_nm=100, immersion_index=1.0)
     with pytest.raises(ValueError, match="2D image is required"):
         calibrate_from_beads(np.zeros((3, 64, 64)))
     with pytest.raises(ValueError, match="bead image is constant"):

@@ -249,7 +249,7 @@ def test_errors(qtbot, viewer, widget, state, click, notifications, tmp_path, mo
     bad.write_text("not a PSF field")
     monkeypatch.setattr(calibration_module, "ask_open_path", lambda *a: str(bad))
     click(widget._load_button)
-    assert any("not a readable PSF-field file" in m for m in notifications.errors)
+    assert any("not a napari-coordgate PSF-field file" in m for m in notifications.errors)
     click(widget._save_button)  # nothing to save
     assert any("nothing to save" in m for m in notifications.errors)
 

@@ -15,6 +15,7 @@ from .empirical_field import EmpiricalFieldModel
 from .field_sampling import aberration_summary, default_grid, sample_field
 from .image_checks import as_real_image, checked_psf_size
 from .model_choice import choice_reason, ridge, trial_models
+from ..validation import int_pair, integer, number
 from .optics import check_optics
 from .psf_field import PSFField
 from .pupil_field import PupilFieldModel
@@ -138,8 +139,14 @@ def calibrate_from_beads(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     optics = check_optics(na, wavelength_nm, pixel_size_nm, immersion_index)
-    if not (np.isfinite(min_snr) and min_snr > 0):
-        raise ValueError(f"min_snr must be a positive number; got {min_snr}")
+    min_snr = number("min_snr", min_snr, low=0, low_open=True)
+    bead_size_px = number("bead_size_px", bead_size_px, low=0, high=50, low_open=True)
+    if psf_size is not None:
+        psf_size = integer("psf_size", psf_size, low=3)
+    if saturation is not None:
+        saturation = number("saturation", saturation)
+    if min_separation is not None:
+        min_separation = number("min_separation", min_separation, low=0, low_open=True)
     raw = np.asarray(image)
     data = as_real_image(raw, "bead")
     grid = _check_grid(grid, data.shape)
@@ -299,9 +306,7 @@ def calibrate_from_beads(
 def _check_grid(grid, shape) -> tuple[int, int] | None:
     if grid is None:
         return None
-    if len(grid) != 2 or not all(float(g).is_integer() and g >= 1 for g in grid):
-        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
-    grid = (int(grid[0]), int(grid[1]))
+    grid = int_pair("grid", grid, low=1)
     if grid[0] > shape[0] or grid[1] > shape[1]:
         raise ValueError(f"grid {grid} has more cells than the image of shape {shape} has pixels")
     return grid

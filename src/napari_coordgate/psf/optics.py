@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from ..validation import number
 
 __all__ = ["check_optics"]
 
@@ -23,14 +23,13 @@ def check_optics(na, wavelength_nm, pixel_size_nm, immersion_index) -> dict | No
         return None
     if not all(given):
         raise ValueError("give all three optical parameters (na, wavelength_nm, pixel_size_nm), or none")
-    values = {"na": na, "wavelength_nm": wavelength_nm, "pixel_size_nm": pixel_size_nm}
-    for key, value in values.items():
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{key} must be a positive number; got {value}")
-    if na >= 1.6:
-        raise ValueError(f"na must be below 1.6; got {na}")
-    if immersion_index is not None and not (np.isfinite(immersion_index) and immersion_index >= na):
-        raise ValueError(f"immersion_index must be a number at least the NA ({na}); got {immersion_index}")
+    na = number("na", na, low=0, high=1.6, low_open=True, high_open=True)
+    values = {"na": na, "wavelength_nm": number("wavelength_nm", wavelength_nm, low=0, low_open=True),
+              "pixel_size_nm": number("pixel_size_nm", pixel_size_nm, low=0, low_open=True)}
+    if immersion_index is not None:
+        immersion_index = number("immersion_index", immersion_index, low=1.0, high=2.0)
+        if immersion_index < na:
+            raise ValueError(f"immersion_index must be at least the NA ({na:g}); got {immersion_index:g}")
     cutoff = na * pixel_size_nm / wavelength_nm
     if cutoff > 0.5:
         raise ValueError(

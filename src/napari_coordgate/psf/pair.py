@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..validation import int_pair, integer, number
+
 from .centroid import centre_on_centroid, centroid_offset
 from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
 from .image_checks import as_real_image, checked_psf_size
@@ -119,12 +121,11 @@ def calibrate_from_pair(
     say = report or (lambda message: None)
     sharp_image = _as_image(sharp, "sharp")
     blurred_image = _as_image(blurred, "blurred")
-    if regularization <= 0:
-        raise ValueError(f"regularization must be positive; got {regularization}")
+    regularization = number("regularization", regularization, low=0, high=1e6, low_open=True)
+    if psf_size is not None:
+        psf_size = integer("psf_size", psf_size, low=3)
     H, W = blurred_image.shape
-    gy, gx = (int(g) for g in grid)
-    if min(gy, gx) < 1:
-        raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
+    gy, gx = int_pair("grid", grid, low=1)
 
     registration = register_pattern(sharp_image, blurred_image, allow_scale=allow_scale, report=say)
     if registration.score < MIN_REGISTRATION_SCORE:
