@@ -74,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--photons", type=float, default=200.0, help="noise of the held-out and training images")
     p.add_argument("--read-noise", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
+                   help="training schedule (see train_quality.py; results before issue #10: plateau)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="training precision (results before issue #10: fp32)")
     p.add_argument("--json", help=f"results file (default {RESULTS}/bead_independent_<lens>_<layout>[_notrain].json)")
     return p.parse_args(argv)
 
@@ -242,7 +246,8 @@ def main(argv=None) -> dict:
     out_name = f"bead_independent_{args.lens}_{args.layout}" + ("_notrain" if args.no_train else "")
     train_args = quality_args(["--minutes", str(args.minutes), "--field", str(args.field),
                                "--photons", str(args.photons), "--read-noise", str(args.read_noise),
-                               "--threads", str(args.threads)])
+                               "--threads", str(args.threads), "--schedule", args.schedule,
+                               "--precision", args.precision])
     device = resolve_device("cpu")
     payload = {"args": vars(args), "machine": machine(),
                "calibrate_from_beads_signature": str(inspect.signature(calibrate_from_beads)),

@@ -49,6 +49,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--val-every", type=int, default=50)
     p.add_argument("--plateau-patience", type=int, default=6, help="validations without improvement before lr/2")
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
+                   help="cosine: warm-up + cosine over the time budget (the default of train()); plateau: the "
+                        "earlier lr/2 on plateaus with early stopping (how results before issue #10 were made)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast where the CPU/GPU has native bf16 (results before issue #10: fp32)")
     p.add_argument("--n-val", type=int, default=8)
     p.add_argument("--n-test", type=int, default=24)
     p.add_argument("--photons", type=float, default=200.0, help="noise: photons at intensity 1.0")
@@ -87,9 +92,13 @@ def paired_difference(a: list[float], b: list[float]) -> tuple[float, float]:
 
 def train_for(model, data, args, device) -> dict:
     """Train until the wall-clock budget is spent; the model keeps its best weights."""
-    gen = train(model, data, steps=10**7, lr=args.lr, batch_size=args.batch, device=device,
-                val_every=args.val_every, plateau_patience=args.plateau_patience,
-                early_stop_patience=3 * args.plateau_patience, seed=args.seed, preview=False)
+    if args.schedule == "cosine":
+        how = dict(time_budget_s=args.minutes * 60, schedule="cosine")
+    else:
+        how = dict(steps=10**7, schedule="plateau", plateau_patience=args.plateau_patience,
+                   early_stop_patience=3 * args.plateau_patience)
+    gen = train(model, data, lr=args.lr, batch_size=args.batch, device=device, val_every=args.val_every,
+                precision=args.precision, seed=args.seed, preview=False, **how)
     start, last, stopped_early = time.perf_counter(), None, False
     try:
         for record in gen:

@@ -58,7 +58,8 @@ def validation_loss(model, data):
 
 def test_records_have_every_field(data):
     records = []
-    result = run_training(train(small_model(), data, steps=6, val_every=3, device="cpu"), records.append)
+    result = run_training(train(small_model(), data, steps=6, val_every=3, device="cpu", schedule="plateau"),
+                          records.append)
     assert [r.step for r in records] == list(range(7))
     for r in records:
         assert isinstance(r, TrainingProgress) and r.total_steps == 6 and r.device.startswith("cpu")
@@ -92,7 +93,7 @@ def test_loss_decreases(data):
 def test_closing_midway_keeps_best_weights_and_checkpoint(data, tmp_path):
     model = small_model()
     path = tmp_path / "best.safetensors"
-    gen = train(model, data, steps=100, lr=3e-3, val_every=4, device="cpu", checkpoint=path,
+    gen = train(model, data, steps=100, lr=3e-3, val_every=4, device="cpu", precision="fp32", checkpoint=path,
                 metadata={"note": "unit test"})
     best_val = None
     for record in gen:
@@ -127,15 +128,16 @@ def test_an_exception_leaves_the_best_weights(data, monkeypatch):
     monkeypatch.setattr(data, "sample_batch", failing)
     records = []
     with pytest.raises(KeyError):
-        run_training(train(model, data, steps=20, lr=3e-3, val_every=2, device="cpu"), records.append)
+        run_training(train(model, data, steps=20, lr=3e-3, val_every=2, device="cpu", precision="fp32"),
+                     records.append)
     best = min(r.val_loss for r in records if r.val_loss is not None)
     assert validation_loss(model, data) == pytest.approx(best, rel=1e-4)
 
 
 def test_plateau_lowers_lr_then_early_stop(data):
     records = []
-    gen = train(small_model(), data, steps=50, lr=1e-12, val_every=2, plateau_patience=1, lr_factor=0.5, min_lr=0.0,
-                early_stop_patience=3, device="cpu")
+    gen = train(small_model(), data, steps=50, lr=1e-12, val_every=2, schedule="plateau", plateau_patience=1,
+                lr_factor=0.5, min_lr=0.0, early_stop_patience=3, device="cpu")
     result = run_training(gen, records.append)
     validations = [r for r in records if r.val_loss is not None]
     lrs = [r.lr for r in validations]
@@ -144,12 +146,36 @@ def test_plateau_lowers_lr_then_early_stop(data):
     assert result.stopped_early and result.steps_done == 6 and "stopped early" in records[-1].message
 
 
+def test_cosine_schedule_warms_up_and_ends_at_min_lr(data):
+    records = []
+    run_training(train(small_model(), data, steps=40, lr=1e-3, min_lr=1e-5, val_every=20, device="cpu"),
+                 records.append)
+    lrs = [r.lr for r in records[1:]]  # the learning rate each step ran with
+    assert lrs[0] < 1e-3 / 5 and max(lrs) == pytest.approx(1e-3, rel=0.05)
+    assert lrs.index(max(lrs)) <= 3 and lrs[-1] < 1e-4  # warm-up over 5 %, then down to min_lr
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))  # a monotone decay after the warm-up
+
+
+def test_time_budget_ends_the_run_and_keeps_the_best(data, tmp_path):
+    records = []
+    result = run_training(train(small_model(), data, time_budget_s=3.0, val_every=10, device="cpu",
+                                checkpoint=tmp_path / "m.safetensors"), records.append)
+    last = records[-1]
+    assert 2.9 <= last.elapsed_s < 3.0 + 10 * max(r.elapsed_s for r in records[:2]) + 2  # within one validation period
+    assert last.val_loss is not None and last.step == result.steps_done > 1  # validated at the end
+    assert last.total_steps == last.step and last.eta_s == 0.0  # the plan, re-estimated, met the end
+    mid = records[len(records) // 2]
+    assert mid.eta_s == pytest.approx(3.0 - mid.elapsed_s, abs=0.05) and mid.total_steps >= mid.step
+    assert last.lr < 0.2 * max(r.lr for r in records)  # the cosine ran with the clock
+    assert not result.stopped_early and load_model(tmp_path / "m.safetensors").metadata["training"]["time_budget_s"] == 3.0
+
+
 def test_fine_tuning_starts_from_the_given_weights(data):
     model = small_model()
     with torch.no_grad():
         model.head.bias.fill_(0.05)  # weights no initialisation would produce
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    gen = train(model, data, steps=2, val_every=1, lr=1e-4, device="cpu")
+    gen = train(model, data, steps=2, val_every=1, lr=1e-4, device="cpu", precision="fp32")
     first = next(gen)
     assert first.val_loss == pytest.approx(validation_loss(model, data), rel=1e-5)
     for key, value in model.state_dict().items():
@@ -183,8 +209,10 @@ def test_out_of_memory_becomes_a_clear_error(data, monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({}, "exactly one of steps or epochs"),
-        ({"steps": 5, "epochs": 1}, "exactly one of steps or epochs"),
+        ({}, "give steps, epochs or time_budget_s"),
+        ({"steps": 5, "epochs": 1}, "steps or epochs, not both"),
+        ({"time_budget_s": 0.0}, "time_budget_s must be more than 0"),
+        ({"steps": 5, "schedule": "linear"}, "schedule must be one of"),
         ({"steps": 0}, "at least 1"),
         ({"steps": 5, "batch_size": 0}, "batch_size"),
         ({"steps": 5, "lr": 0.0}, "lr"),

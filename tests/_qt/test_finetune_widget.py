@@ -10,6 +10,7 @@ from qtpy.QtCore import QTimer
 from napari_coordgate import CGUNet
 from napari_coordgate._qt import finetune_widget as finetune_module
 from napari_coordgate.device import available_devices
+from napari_coordgate.precision import compute_mode
 
 TIMEOUT = 120_000
 
@@ -28,10 +29,11 @@ def wait_idle(qtbot, widget):
 
 
 def validation_loss(model, data) -> float:
-    """The loss train() validates with: MSE over the full-field validation images."""
-    with torch.no_grad():
-        x = torch.from_numpy(data.validation.blurred[:, None])
-        pred = model.cpu().eval()(x, (0, 0))[:, 0].numpy()
+    """The loss train() validates with: MSE over the full-field validation images, in its compute mode."""
+    mode = compute_mode(torch.device("cpu"))
+    with torch.no_grad(), mode.autocast():
+        x = mode.prepare_input(torch.from_numpy(data.validation.blurred[:, None]))
+        pred = model.cpu().eval()(x, (0, 0))[:, 0].float().numpy()
     return float(np.mean((pred - data.validation.sharp) ** 2))
 
 
@@ -47,6 +49,7 @@ def test_device_combo_shows_what_was_found(open_widget, widget, state):
 
 
 def test_trains_and_publishes_the_model(qtbot, viewer, widget, state, click):
+    widget._unit.value = "steps"
     widget._length.value = 6
     click(widget._start_button)
     assert not widget._start_button.enabled and widget._stop_button.enabled
@@ -69,6 +72,7 @@ def test_trains_and_publishes_the_model(qtbot, viewer, widget, state, click):
 
 
 def test_stop_keeps_the_best_model_and_the_gui_stays_responsive(qtbot, widget, state, click):
+    widget._unit.value = "steps"
     widget._length.value = 10**5
     gaps, last = [], [time.perf_counter()]
 
@@ -100,11 +104,26 @@ def test_stop_keeps_the_best_model_and_the_gui_stays_responsive(qtbot, widget, s
     assert validation_loss(state.model, state.training_set) == pytest.approx(best, rel=1e-4)
 
 
+def test_trains_for_minutes_by_default(qtbot, widget, state, click):
+    assert widget._unit.value == "minutes" and widget._length.value == 3
+    widget._length.value = 1
+    click(widget._start_button)
+    assert "for 1 min" in widget._status.text()
+    qtbot.waitUntil(lambda: widget.monitor.step_bar.value() >= 3, timeout=TIMEOUT)
+    record = widget._last_record
+    assert record.eta_s == pytest.approx(60 - record.elapsed_s, abs=1.0)  # the budget, not a step count, sets it
+    assert widget.monitor.step_bar.maximum() > record.step  # steps re-estimated from the measured speed
+    click(widget._stop_button)
+    wait_idle(qtbot, widget)
+    assert "stopped at step" in state.model_source
+
+
 def test_fine_tunes_a_copy_of_the_current_model(qtbot, widget, state, small_model, click):
     state.model = small_model
     before = {k: v.clone() for k, v in small_model.state_dict().items()}
     widget._start_from.value = "current"
     assert not widget._depth.enabled  # the architecture is the current model's
+    widget._unit.value = "steps"
     widget._length.value = 3
     click(widget._start_button)
     wait_idle(qtbot, widget)
@@ -115,6 +134,7 @@ def test_fine_tunes_a_copy_of_the_current_model(qtbot, widget, state, small_mode
 
 def test_baselines_can_be_trained(qtbot, widget, state, click):
     widget._arch.value = "CoordConvUNet"
+    widget._unit.value = "steps"
     widget._length.value = 2
     click(widget._start_button)
     wait_idle(qtbot, widget)

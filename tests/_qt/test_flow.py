@@ -25,6 +25,7 @@ def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
 
     # 3. fine-tune a small CG U-Net for a few steps, then stop it
     finetune._depth.value, finetune._width.value, finetune._batch.value, finetune._patch.value = 2, 4, 2, 32
+    finetune._unit.value = "steps"
     finetune._length.value = 10_000
     click(finetune._start_button)
     qtbot.waitUntil(lambda: finetune.monitor.step_bar.value() >= 3, timeout=TIMEOUT)

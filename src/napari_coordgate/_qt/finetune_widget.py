@@ -76,9 +76,10 @@ class FineTuneWidget(QWidget):
         self._depth = SpinBox(label="depth", value=3, min=1, max=6, tooltip="U-Net levels (poolings + 1)")
         self._width = SpinBox(label="width", value=16, min=2, max=128, tooltip="Channels at full resolution")
         self._start_from = ComboBox(label="start from", choices=[("scratch", "scratch"), ("current model", "current")])
-        self._length = SpinBox(label="length", value=500, min=1, max=10**6)
-        self._unit = ComboBox(label="in", choices=["steps", "epochs"], value="steps",
-                              tooltip=f"An epoch is {STEPS_PER_EPOCH} steps (patches are drawn endlessly)")
+        self._length = SpinBox(label="train for", value=3, min=1, max=10**6)
+        self._unit = ComboBox(label="in", choices=["minutes", "steps", "epochs"], value="minutes",
+                              tooltip="Minutes of wall-clock time (the learning rate follows the clock), or steps; "
+                                      f"an epoch is {STEPS_PER_EPOCH} steps (patches are drawn endlessly)")
         self._batch = SpinBox(label="batch size", value=8, min=1, max=512)
         self._patch = SpinBox(label="patch size", value=64, min=16, max=1024, step=16)
         self._lr = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=1.0, step=1e-4)
@@ -161,10 +162,11 @@ class FineTuneWidget(QWidget):
         patch, noise_layer = self._patch.value, self._noise.value
         data_options = dict(patch_size=patch, percentiles=model.percentiles, noise="auto",
                             calibration_image=None if noise_layer is None else noise_layer.data)
-        in_epochs = self._unit.value == "epochs"
+        unit, length = self._unit.value, self._length.value
+        how = {"time_budget_s": 60.0 * length} if unit == "minutes" else {unit: length}
         train_options = dict(lr=self._lr.value, batch_size=self._batch.value, device=self._state.device,
-                             steps_per_epoch=STEPS_PER_EPOCH, **{self._unit.value: self._length.value})
-        total = self._length.value * (STEPS_PER_EPOCH if in_epochs else 1)
+                             steps_per_epoch=STEPS_PER_EPOCH, **how)
+        total = length * {"minutes": 60, "epochs": STEPS_PER_EPOCH, "steps": 1}[unit]  # minutes: a first guess
         self._cancel = threading.Event()
         worker = training_job(model, model is self._state.model, field,
                               self._reusable_training_set(model, patch, noise_layer),
@@ -176,7 +178,8 @@ class FineTuneWidget(QWidget):
         self._worker, self._model_in_training, self._last_record = worker, None, None
         self.monitor.reset(total, STEPS_PER_EPOCH)
         self._start_button.enabled, self._stop_button.enabled = False, True
-        self._status.show_message(f"Training {model.arch}({model.depth}) for {total} steps…", "busy")
+        span = f"{length} min" if unit == "minutes" else f"{total} steps"
+        self._status.show_message(f"Training {model.arch}({model.depth}) for {span}…", "busy")
         worker.start()
 
     def _stop(self) -> None:

@@ -56,7 +56,8 @@ class TrainingMonitor(QWidget):
         layout.addWidget(self.plot)
 
     def reset(self, total_steps: int, steps_per_epoch: int) -> None:
-        """Prepare for a new run of ``total_steps``."""
+        """Prepare for a new run of ``total_steps`` (a first guess under a time budget)."""
+        self._steps_per_epoch = steps_per_epoch
         self.step_bar.setRange(0, total_steps)
         self.step_bar.setValue(0)
         self.epoch_bar.setRange(0, max(1, math.ceil(total_steps / steps_per_epoch)))
@@ -67,8 +68,9 @@ class TrainingMonitor(QWidget):
 
     def show_record(self, record) -> None:
         """Show one training record."""
-        self.step_bar.setMaximum(record.total_steps)
+        self.step_bar.setMaximum(record.total_steps)  # re-estimated from the speed under a time budget
         self.step_bar.setValue(record.step)
+        self.epoch_bar.setMaximum(max(1, math.ceil(record.total_steps / getattr(self, "_steps_per_epoch", 100))))
         self.epoch_bar.setValue(record.epoch)
         self.speed.setText(f"{record.samples_per_s:.1f} samples/s" if record.samples_per_s else "–")
         self.elapsed.setText(format_duration(record.elapsed_s))

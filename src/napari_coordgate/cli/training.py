@@ -60,8 +60,9 @@ def train_model(
     """Train a model for ``psf_field`` for ``steps`` steps or ``minutes`` of wall-clock time.
 
     With ``minutes``, training stops (keeping the best validated weights) when
-    the time is up or after ``steps`` steps, whichever comes first. The data
-    set is built first and is not counted in the budget. ``train_options`` go to
+    the time is up or after ``steps`` steps, whichever comes first, and the
+    learning-rate schedule runs with the clock (``train(time_budget_s=...)``).
+    The data set is built first and is not counted in the budget. ``train_options`` go to
     :func:`~napari_coordgate.training.train` (e.g. ``early_stop_patience``).
     """
     import torch
@@ -75,40 +76,38 @@ def train_model(
     if training_set is None:
         training_set = make_training_set(psf_field, patch_size=patch_size, n_specimens=n_specimens, n_val=n_val,
                                          sharp_images=sharp_images, calibration_image=calibration_image, seed=seed)
-    planned = steps if steps is not None else (10**7 if minutes is not None else DEFAULT_STEPS)
     budget_s = None if minutes is None else 60.0 * float(minutes)
+    planned = steps if steps is not None or budget_s is not None else DEFAULT_STEPS
     meta = {"psf_field": psf_field.summary()}
-    gen = train(model, training_set, steps=planned, lr=lr, batch_size=batch_size, device=device,
-                val_every=val_every, metadata=meta, seed=seed, preview=False, **train_options)
+    gen = train(model, training_set, steps=planned, time_budget_s=budget_s, lr=lr, batch_size=batch_size,
+                device=device, val_every=val_every, metadata=meta, seed=seed, preview=False, **train_options)
     last = best = None
     result = None
     t0 = time.perf_counter()
-    total = budget_s if budget_s is not None and steps is None else planned
-    unit = "s" if budget_s is not None and steps is None else "step"
-    with progress_bar("train", unit=unit, total=total, quiet=quiet) as bar:
+    by_time = planned is None
+    total = budget_s if by_time else planned
+    with progress_bar("train", unit="s" if by_time else "step", total=total, quiet=quiet) as bar:
         try:
             while True:
                 last = next(gen)
                 if last.val_psnr is not None and last.is_best:
                     best = last
-                elapsed = time.perf_counter() - t0
-                bar.update_to(min(elapsed, total) if unit == "s" else last.step, total)
+                bar.update_to(min(last.elapsed_s, total) if by_time else last.step, total)
                 if last.val_psnr is not None:
                     bar.set_postfix(loss=f"{last.train_loss or 0:.2e}", val_psnr=f"{last.val_psnr:.2f}", refresh=False)
-                if budget_s is not None and elapsed >= budget_s:
-                    gen.close()  # the model keeps the best validated weights
-                    break
         except StopIteration as stop:
             result = stop.value
     elapsed = time.perf_counter() - t0
     if best is None:
         raise RuntimeError("training produced no validation result")
-    if result is not None:
-        m = result.best_metrics
-        steps_done, stopped = result.steps_done, ("early stop" if result.stopped_early else "steps done")
+    m = result.best_metrics
+    if result.stopped_early:
+        stopped = "early stop"
+    elif budget_s is not None and (steps is None or result.steps_done < steps):
+        stopped = "time budget"
     else:
-        m = {k: getattr(best, k) for k in ("val_loss", "val_psnr", "val_ssim", "val_psnr_centre", "val_psnr_edge")}
-        steps_done, stopped = last.step, "time budget"
+        stopped = "steps done"
+    steps_done = result.steps_done
     summary = {
         "arch": model.arch, "depth": model.depth, "base_channels": model.base_channels,
         "steps": steps_done, "best_step": best.step, "stopped_by": stopped, "elapsed_s": round(elapsed, 2),

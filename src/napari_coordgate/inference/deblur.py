@@ -13,6 +13,7 @@ import torch
 from .._generators import drive
 from ..device import resolve_device
 from ..models.unet import UNet
+from ..precision import ComputeMode, compute_mode
 from ..validation import check_image, check_intensity_range, check_offset, int_pair
 from .normalization import DEFAULT_PERCENTILES, IntensityScale
 from .tiling import minimum_tile, plan_tiles
@@ -50,7 +51,7 @@ def _check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) 
 
 def _deblur_plane(
     model: UNet, plane: np.ndarray, scale: IntensityScale, offset: tuple[int, int],
-    tile: tuple[int, int], device: torch.device, done: int, total: int,
+    tile: tuple[int, int], mode: ComputeMode, done: int, total: int,
 ) -> Generator[DeblurProgress, None, np.ndarray]:
     """Deblur one 2D plane tile by tile, yielding progress after each tile."""
     a = model.alignment
@@ -61,16 +62,24 @@ def _deblur_plane(
         mode = "reflect" if ph < h and pw < w else "edge"
         norm = np.pad(norm, ((0, ph), (0, pw)), mode=mode)
     plan = plan_tiles(norm.shape, tile, model.receptive_radius, a, _RAMP)
-    acc = np.zeros(norm.shape, np.float32)
-    wsum = np.zeros(norm.shape, np.float32)
-    with torch.inference_mode():
-        for k, (sy, sx, weight) in enumerate(plan, start=1):
-            x = torch.from_numpy(np.ascontiguousarray(norm[sy, sx]))[None, None].to(device)
-            y = model(x, offset=(offset[0] + sy.start, offset[1] + sx.start))
-            acc[sy, sx] += weight * y[0, 0].float().cpu().numpy()
-            wsum[sy, sx] += weight
-            yield DeblurProgress(done + k, total)
-    restored = scale.denormalize(acc[:h, :w] / wsum[:h, :w])
+    if len(plan) == 1:  # one tile: no blending buffers
+        with torch.inference_mode(), mode.autocast():
+            y = model(mode.prepare_input(torch.from_numpy(norm)[None, None]), offset=offset)
+        yield DeblurProgress(done + 1, total)
+        blended = y[0, 0].float().cpu().numpy()[:h, :w]
+    else:
+        acc = np.zeros(norm.shape, np.float32)
+        wsum = np.zeros(norm.shape, np.float32)
+        with torch.inference_mode():
+            for k, (sy, sx, weight) in enumerate(plan, start=1):
+                x = mode.prepare_input(torch.from_numpy(np.ascontiguousarray(norm[sy, sx]))[None, None])
+                with mode.autocast():
+                    y = model(x, offset=(offset[0] + sy.start, offset[1] + sx.start))
+                acc[sy, sx] += weight * y[0, 0].float().cpu().numpy()
+                wsum[sy, sx] += weight
+                yield DeblurProgress(done + k, total)
+        blended = acc[:h, :w] / wsum[:h, :w]
+    restored = scale.denormalize(blended)
     if not np.isfinite(restored).all():
         raise ValueError(f"{describe_source(model)} gave non-finite values (NaN or inf) for this image; its weights "
                          "may be damaged or the image far outside what it was trained on: retrain or reload the model")
@@ -91,6 +100,7 @@ def iter_deblur(
     tile_shape: Sequence[int] | None = None,
     device: str | torch.device = "auto",
     intensity_range: tuple[float, float] | None = None,
+    precision: str = "auto",
 ) -> Generator[DeblurProgress, None, np.ndarray]:
     """Generator form of :func:`deblur`: yields :class:`DeblurProgress` after
     every tile and returns the result (``StopIteration.value``). Closing it
@@ -101,6 +111,7 @@ def iter_deblur(
     plane_shape = arr.shape[-2:]
     oy, ox = _check_fits(model, plane_shape, offset)
     dev = resolve_device(device)
+    mode = compute_mode(dev, precision)
     margin = model.receptive_radius
     min_tile = minimum_tile(margin, _RAMP, model.alignment)
     if tile_shape is None:
@@ -123,7 +134,7 @@ def iter_deblur(
         intensity_range = check_intensity_range(intensity_range)
     percentiles = getattr(model, "percentiles", DEFAULT_PERCENTILES)
     was_training = model.training
-    model.to(dev).eval()
+    mode.prepare_model(model).eval()
     planes = arr.reshape(-1, *plane_shape)
     out = np.empty(arr.shape, np.float32)
     out_planes = out.reshape(-1, *plane_shape)
@@ -136,7 +147,7 @@ def iter_deblur(
                 scale = IntensityScale.from_percentiles(plane, percentiles)
             while True:
                 try:
-                    out_planes[i] = yield from _deblur_plane(model, plane, scale, (oy, ox), tile, dev, done, total)
+                    out_planes[i] = yield from _deblur_plane(model, plane, scale, (oy, ox), tile, mode, done, total)
                     done += tiles_per_plane
                     break
                 except torch.OutOfMemoryError:
@@ -172,6 +183,7 @@ def deblur(
     device: str | torch.device = "auto",
     progress: Callable[[DeblurProgress], None] | None = None,
     intensity_range: tuple[float, float] | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Remove the instrument's blur from an image or a stack of images.
 
@@ -196,6 +208,10 @@ def deblur(
     intensity_range : (low, high), optional
         Raw intensities mapped to 0 and 1 for the network. By default each
         plane's percentiles given by ``model.percentiles`` (1 and 99.8).
+    precision : {"auto", "bf16", "fp32"}
+        ``"auto"`` computes in bf16 (autocast, channels_last) where the device
+        does so natively: CUDA, and CPUs with AVX-512 BF16 or AMX; otherwise
+        float32. The output is float32 either way (see :mod:`..precision`).
 
     Returns
     -------
@@ -217,5 +233,6 @@ def deblur(
     >>> deblur(np.random.rand(2, 40, 50), model, offset=(8, 8), device="cpu").shape
     (2, 40, 50)
     """
-    gen = iter_deblur(image, model, offset=offset, tile_shape=tile_shape, device=device, intensity_range=intensity_range)
+    gen = iter_deblur(image, model, offset=offset, tile_shape=tile_shape, device=device,
+                      intensity_range=intensity_range, precision=precision)
     return drive(gen, progress)

@@ -161,6 +161,7 @@ class CoordGate(nn.Module):
             tuple(offsets.flatten().tolist()),
             int(scale),
             str(offsets.device),
+            torch.is_autocast_enabled(offsets.device.type),
             tuple((p.data_ptr(), p._version, p.dtype) for p in params),
         )
         hit = self._cache.get(key)

@@ -142,7 +142,8 @@ class UNet(nn.Module):
             x_in = x
         offsets = as_offsets(offset, x.shape[0], x.device)
         y = self._features(x_in, offsets)
-        y = y[..., :h, :w]
+        # Under bf16 autocast the features are bf16: the residual sum and the output are float32.
+        y = y[..., :h, :w].to(x.dtype)
         return x + y if self.residual else y
 
     def _features(self, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ and the checkpoint file, if any, holds the same weights.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -25,6 +24,7 @@ from ..data.training_set import TrainingSet
 from ..device import describe_device, resolve_device
 from ..model_io import save_model
 from ..models.unet import UNet
+from ..precision import compute_mode
 from ..validation import integer, number
 from .metrics import psnr, region_masks, regional_psnr, ssim
 from .progress import TrainingProgress, TrainingResult
@@ -38,6 +38,18 @@ _REL_IMPROVEMENT = 1e-4  # a validation loss must drop by this fraction to count
 #: Largest batch, and most pixels in one batch (a step's activations must fit in memory).
 MAX_BATCH_SIZE = 1024
 MAX_BATCH_PIXELS = 1 << 24
+#: Learning-rate schedules of :func:`train`.
+SCHEDULES = ("cosine", "plateau")
+#: Share of the run spent warming the learning rate up (cosine schedule).
+_WARMUP = 0.05
+
+
+def scheduled_lr(progress: float, lr: float, min_lr: float) -> float:
+    """The cosine schedule: linear warm-up to ``lr`` over the first 5 %, then a cosine down to ``min_lr`` at 1."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < _WARMUP:
+        return lr * max(progress / _WARMUP, 0.02)
+    return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * (progress - _WARMUP) / (1 - _WARMUP)))
 
 
 def train(
@@ -46,18 +58,20 @@ def train(
     *,
     steps: int | None = None,
     epochs: int | None = None,
+    time_budget_s: float | None = None,
     steps_per_epoch: int = 100,
     lr: float = 1e-3,
     batch_size: int = 8,
     device: str | torch.device = "auto",
     val_every: int = 25,
+    schedule: str = "cosine",
     plateau_patience: int = 4,
     lr_factor: float = 0.5,
-    early_stop_patience: int = 10,
+    early_stop_patience: int | None = None,
     min_lr: float = 1e-6,
     checkpoint: str | Path | None = None,
     metadata: dict | None = None,
-    amp: bool = True,
+    precision: str = "auto",
     seed: int = 0,
     preview: bool = True,
 ) -> Generator[TrainingProgress, None, TrainingResult]:
@@ -71,7 +85,10 @@ def train(
         From :func:`~napari_coordgate.data.make_training_set`; its field must
         be the model's and it must have validation images.
     steps, epochs : int
-        Give exactly one; ``epochs`` means ``epochs * steps_per_epoch`` steps.
+        At most one; ``epochs`` means ``epochs * steps_per_epoch`` steps.
+    time_budget_s : float, optional
+        Wall-clock budget in seconds: training ends when it is spent (or at
+        ``steps``, whichever comes first). Give ``steps``, ``epochs`` or this.
     steps_per_epoch : int
         Steps per epoch (patches are drawn endlessly; an epoch is a count).
     lr : float
@@ -83,17 +100,29 @@ def train(
     val_every : int
         Validate on the full-field validation images every this many steps
         (and at the last step).
-    plateau_patience, lr_factor, min_lr
-        Multiply the learning rate by ``lr_factor`` (not below ``min_lr``)
-        after ``plateau_patience`` validations without improvement.
-    early_stop_patience : int
-        Stop after this many validations without improvement.
+    schedule : {"cosine", "plateau"}
+        ``"cosine"``: a linear warm-up over the first 5 % of the run, then a
+        cosine decay from ``lr`` to ``min_lr`` that ends with the run. The run's
+        progress is the fraction of the steps done or of the time budget spent
+        (whichever is further), so with a time budget the schedule follows the
+        measured speed. ``"plateau"``: multiply the learning rate by
+        ``lr_factor`` (not below ``min_lr``) after ``plateau_patience``
+        validations without improvement.
+    plateau_patience, lr_factor
+        For ``schedule="plateau"``.
+    min_lr : float
+        The learning rate at the end of the cosine, or the plateau schedule's floor.
+    early_stop_patience : int, optional
+        Stop after this many validations without improvement (off by default:
+        a schedule that ends with the run uses the whole budget).
     checkpoint : path, optional
         Where to save the best model (atomically, at every new best).
     metadata : dict, optional
         JSON-able extras saved in the checkpoint next to a ``training`` summary.
-    amp : bool
-        bf16 autocast on CUDA (ignored elsewhere).
+    precision : {"auto", "bf16", "fp32"}
+        ``"auto"``: bf16 autocast with channels_last where the device computes
+        bf16 natively (CUDA, CPUs with AVX-512 BF16 or AMX), else float32
+        (see :mod:`napari_coordgate.precision`). The loss is always float32.
     seed : int
         Seeds the patch sampling.
     preview : bool
@@ -114,10 +143,21 @@ def train(
         raise TypeError(f"model must be a napari_coordgate model, got {type(model).__name__}")
     if not isinstance(data, TrainingSet):
         raise TypeError(f"data must be a TrainingSet (see make_training_set), got {type(data).__name__}")
-    if (steps is None) == (epochs is None):
-        raise ValueError("give exactly one of steps or epochs")
+    if steps is not None and epochs is not None:
+        raise ValueError("give steps or epochs, not both")
+    if steps is None and epochs is None and time_budget_s is None:
+        raise ValueError("give steps, epochs or time_budget_s: how long to train")
     steps_per_epoch = integer("steps_per_epoch", steps_per_epoch, low=1)
-    total = integer("steps", steps, low=1) if steps is not None else integer("epochs", epochs, low=1) * steps_per_epoch
+    if steps is not None:
+        total = integer("steps", steps, low=1)
+    elif epochs is not None:
+        total = integer("epochs", epochs, low=1) * steps_per_epoch
+    else:
+        total = None
+    if time_budget_s is not None:
+        time_budget_s = number("time_budget_s", time_budget_s, low=0, high=7 * 24 * 3600, low_open=True)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
     batch_size = integer("batch_size", batch_size, low=1, high=MAX_BATCH_SIZE)
     if batch_size * data.patch_size**2 > MAX_BATCH_PIXELS:
         raise ValueError(
@@ -127,7 +167,8 @@ def train(
         )
     val_every = integer("val_every", val_every, low=1)
     plateau_patience = integer("plateau_patience", plateau_patience, low=1)
-    early_stop_patience = integer("early_stop_patience", early_stop_patience, low=1)
+    if early_stop_patience is not None:
+        early_stop_patience = integer("early_stop_patience", early_stop_patience, low=1)
     lr = number("lr", lr, low=0, high=1, low_open=True)
     lr_factor = number("lr_factor", lr_factor, low=0, high=1, low_open=True, high_open=True)
     min_lr = number("min_lr", min_lr, low=0, high=lr)
@@ -150,12 +191,12 @@ def train(
     reserved = {"model", "path", "training"} & set(metadata or {})
     if reserved:
         raise ValueError(f"metadata keys {sorted(reserved)} are reserved")
-    settings = dict(total=total, steps_per_epoch=int(steps_per_epoch), lr=float(lr), batch_size=int(batch_size),
-                    val_every=int(val_every), plateau_patience=int(plateau_patience), lr_factor=float(lr_factor),
-                    early_stop_patience=int(early_stop_patience), min_lr=float(min_lr), amp=bool(amp),
-                    seed=int(seed), preview=bool(preview))
+    settings = dict(total=total, budget_s=time_budget_s, steps_per_epoch=steps_per_epoch, lr=lr, batch_size=batch_size,
+                    val_every=val_every, schedule=schedule, plateau_patience=plateau_patience, lr_factor=lr_factor,
+                    early_stop_patience=early_stop_patience, min_lr=min_lr, seed=seed, preview=bool(preview))
     path = Path(checkpoint) if checkpoint is not None else None
-    return _training_loop(model, data, resolve_device(device), path, dict(metadata or {}), **settings)
+    dev = resolve_device(device)
+    return _training_loop(model, data, compute_mode(dev, precision), path, dict(metadata or {}), **settings)
 
 
 def _oom_error(err: RuntimeError, dev: torch.device, what: str) -> RuntimeError | None:
@@ -166,15 +207,13 @@ def _oom_error(err: RuntimeError, dev: torch.device, what: str) -> RuntimeError 
     return None
 
 
-def _validate(model, data, dev, autocast, masks, want_preview) -> dict:
+def _validate(model, data, mode, masks, want_preview) -> dict:
     """Deblur each full-field validation image (offset (0, 0)) and score it."""
     model.eval()
     preds = []
-    with torch.inference_mode(), autocast():
+    with torch.inference_mode(), mode.autocast():
         for image in data.validation.blurred:
-            x = torch.from_numpy(image[None, None]).to(dev)
-            if dev.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = mode.prepare_input(torch.from_numpy(image[None, None]))
             preds.append(model(x, (0, 0)).float()[0, 0].cpu().numpy())
     pred, truth = np.stack(preds), data.validation.sharp
     regions = regional_psnr(pred, truth, masks)
@@ -186,21 +225,19 @@ def _validate(model, data, dev, autocast, masks, want_preview) -> dict:
     return out
 
 
-def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, lr, batch_size, val_every,
-                   plateau_patience, lr_factor, early_stop_patience, min_lr, amp, seed, preview):
-    desc = describe_device(dev)
+def _training_loop(model, data, mode, path, metadata, *, total, budget_s, steps_per_epoch, lr, batch_size, val_every,
+                   schedule, plateau_patience, lr_factor, early_stop_patience, min_lr, seed, preview):
+    dev = mode.device
+    desc = f"{describe_device(dev)}, {mode.describe()}"
     cuda = dev.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (cuda and amp) else contextlib.nullcontext
     rng = np.random.default_rng(seed)
     masks = region_masks(data.field_shape)
     val = data.validation
     in_regions = regional_psnr(val.blurred, val.sharp, masks)
     inputs = dict(input_psnr=psnr(val.blurred, val.sharp), input_ssim=ssim(val.blurred, val.sharp),
                   input_psnr_centre=in_regions["centre"], input_psnr_edge=in_regions["edge"])
-    model.to(dev)
-    if cuda:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    mode.prepare_model(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=scheduled_lr(0.0, lr, min_lr) if schedule == "cosine" else lr)
     best_state, best_loss, best_step, best_metrics = None, math.inf, 0, {}
     history: list[dict] = []
     stale = plateau = 0
@@ -210,18 +247,38 @@ def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, 
     step_times: deque[float] = deque(maxlen=20)
     losses_since_val: list[float] = []
 
+    def progress() -> float:
+        """Fraction of the run done: of the steps, or of the time budget, whichever is further."""
+        done = step / total if total else 0.0
+        if budget_s is not None:
+            done = max(done, (time.perf_counter() - start) / budget_s)
+        return min(done, 1.0)
+
+    def planned_steps() -> int:
+        """The steps the run will take (re-estimated from the measured speed under a time budget)."""
+        if budget_s is None:
+            return total
+        fraction = progress()
+        estimate = round(step / fraction) if step and fraction > 0 else step + 1
+        return min(max(estimate, step), total) if total else max(estimate, step)
+
     def record(train_loss, metrics=None, is_best=False, message=""):
         elapsed = time.perf_counter() - start
         rate = batch_size * len(step_times) / sum(step_times) if step_times else 0.0
-        eta = elapsed / step * (total - step) if step else 0.0
+        planned = planned_steps()
+        if budget_s is not None and (total is None or progress() >= step / total):
+            eta = max(budget_s - elapsed, 0.0)
+        else:
+            eta = elapsed / step * (planned - step) if step else 0.0
         metrics = dict(metrics or {})
-        return TrainingProgress(step=step, total_steps=total, epoch=math.ceil(step / steps_per_epoch),
+        return TrainingProgress(step=step, total_steps=planned, epoch=math.ceil(step / steps_per_epoch),
                                 train_loss=train_loss, lr=optimizer.param_groups[0]["lr"], elapsed_s=elapsed,
                                 samples_per_s=rate, eta_s=eta, device=desc, **inputs, is_best=is_best,
                                 message=message, **metrics)
 
     def summary():
-        return {"steps_done": step, "steps_planned": total, "best_step": best_step, "best_val_loss": best_loss,
+        return {"steps_done": step, "steps_planned": planned_steps(), "time_budget_s": budget_s, "schedule": schedule,
+                "best_step": best_step, "best_val_loss": best_loss,
                 "metrics": {k: v for k, v in best_metrics.items() if k != "preview"}, **inputs,
                 "batch_size": batch_size, "lr_initial": lr, "device": desc, "data": data.summary(),
                 "calibration_kind": getattr(data.psf_field, "kind", None)}
@@ -229,7 +286,7 @@ def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, 
     def validate_and_track():
         nonlocal best_state, best_loss, best_step, best_metrics, stale, plateau
         try:
-            metrics = _validate(model, data, dev, autocast, masks, preview)
+            metrics = _validate(model, data, mode, masks, preview)
         except RuntimeError as err:
             oom = _oom_error(err, dev, f"while validating on the full {data.field_shape} field; use the CPU or fewer "
                                        "validation images")
@@ -247,7 +304,7 @@ def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, 
         else:
             stale, plateau = stale + 1, plateau + 1
             current = optimizer.param_groups[0]["lr"]
-            if plateau >= plateau_patience and current > min_lr:
+            if schedule == "plateau" and plateau >= plateau_patience and current > min_lr:
                 new_lr = max(current * lr_factor, min_lr)
                 for group in optimizer.param_groups:
                     group["lr"] = new_lr
@@ -264,16 +321,20 @@ def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, 
     try:
         metrics, _, _ = validate_and_track()
         yield record(None, metrics, True, "validation before training")
-        for step in range(1, total + 1):
+        while True:
             t0 = time.perf_counter()
+            if schedule == "cosine":  # the rate for the progress made before this step
+                for group in optimizer.param_groups:
+                    group["lr"] = scheduled_lr(progress(), lr, min_lr)
+            step += 1
             model.train()
             try:
                 if cuda:
                     blurred, sharp, offsets = data.sample_batch(batch_size, rng, device=dev)
-                    blurred = blurred.contiguous(memory_format=torch.channels_last)
                 else:
                     blurred, sharp, offsets = (t.to(dev) for t in data.sample_batch(batch_size, rng))
-                with autocast():
+                blurred = mode.prepare_input(blurred)
+                with mode.autocast():
                     pred = model(blurred, offsets)
                 loss = F.mse_loss(pred.float(), sharp)
                 optimizer.zero_grad(set_to_none=True)
@@ -289,11 +350,15 @@ def _training_loop(model, data, dev, path, metadata, *, total, steps_per_epoch, 
                 raise RuntimeError(f"training diverged at step {step} (loss {train_loss}); try a lower learning rate")
             step_times.append(time.perf_counter() - t0)
             losses_since_val.append(train_loss)
-            if step % val_every and step != total:
+            last = (total is not None and step >= total) or (budget_s is not None and progress() >= 1.0)
+            if step % val_every and not last:
                 yield record(train_loss)
                 continue
             metrics, improved, message = validate_and_track()
-            if stale >= early_stop_patience:
+            if last:
+                yield record(train_loss, metrics, improved, message)
+                break
+            if early_stop_patience is not None and stale >= early_stop_patience:
                 stopped_early = True
                 message = f"stopped early: no improvement for {early_stop_patience} validations"
             yield record(train_loss, metrics, improved, message)
