@@ -176,6 +176,8 @@ def test_huge_batches_are_refused_at_once(field):
         (["deblur", "{tmp}/img.tif", "{tmp}/m.safetensors", "-o", "{tmp}/out.tif", "--range", "5,5", "-q"], "low < high"),
         (["deblur", "{tmp}/img.tif", "{tmp}/m.safetensors", "-o", "{tmp}/out.tif", "--range", "nan,1", "-q"], "finite"),
         (["info", "{tmp}/depth.safetensors"], "depth must be a whole number"),
+        (["train", "{tmp}/lens.npz", "-o", "{tmp}/out.safetensors", "--depth", "40", "--steps", "1", "-q"],
+         "depth must be between 1 and 8"),
     ],
 )
 def test_cli_refuses_in_one_line(tmp_path, capsys, argv, match):
@@ -184,11 +186,12 @@ def test_cli_refuses_in_one_line(tmp_path, capsys, argv, match):
     tifffile.imwrite(tmp_path / "img.tif", np.random.default_rng(0).random(FIELD).astype(np.float32))
     save_model(CGUNet(2, FIELD, 2), tmp_path / "m.safetensors")
     write_header(tmp_path / "depth.safetensors", lambda h: h["config"].update(depth="3"))
+    simulate_lens(FIELD, grid=(2, 2), psf_size=7).save(tmp_path / "lens.npz")
     status = cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv])
     err = capsys.readouterr().err.strip()
     assert status != 0 and err.count("\n") == 0 and "Traceback" not in err
     assert match in err
-    assert not (tmp_path / "out.tif").exists() and not (tmp_path / "f.npz").exists()
+    assert not any((tmp_path / name).exists() for name in ("out.tif", "f.npz", "out.safetensors"))
 
 
 # -- fuzzing -------------------------------------------------------------------------------------------------
