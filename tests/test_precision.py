@@ -42,6 +42,9 @@ def test_bf16_deblur_matches_fp32_and_outputs_float32():
     assert psnr(fast / span, exact / span) > 45  # bf16 rounding only
     tiled = deblur(image, model, device="cpu", precision="bf16", tile_shape=(48, 48))
     assert psnr(tiled / span, exact / span) > 45
+    odd = image[:, 3:, 5:]  # a crop whose size is not a multiple of the model's alignment: padded
+    cropped = deblur(odd, model, offset=(3, 5), device="cpu", precision="bf16")
+    assert cropped.shape == odd.shape and np.isfinite(cropped).all()
 
 
 def test_training_in_bf16_learns_like_fp32():

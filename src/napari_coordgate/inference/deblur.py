@@ -59,8 +59,8 @@ def _deblur_plane(
     ph, pw = (-h) % a, (-w) % a
     norm = scale.normalize(plane)
     if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "edge"
-        norm = np.pad(norm, ((0, ph), (0, pw)), mode=mode)
+        padding = "reflect" if ph < h and pw < w else "edge"
+        norm = np.pad(norm, ((0, ph), (0, pw)), mode=padding)
     plan = plan_tiles(norm.shape, tile, model.receptive_radius, a, _RAMP)
     if len(plan) == 1:  # one tile: no blending buffers
         with torch.inference_mode(), mode.autocast():
