@@ -124,9 +124,8 @@ def test_too_large_a_model_is_refused_before_it_is_built(tmp_path):
         CGUNet(40, FIELD, 16)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_missing_cuda_is_named(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     path = save_model(CGUNet(2, FIELD, 2), tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="no CUDA GPU"):
         load_model(path, device="cuda")
