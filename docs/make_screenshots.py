@@ -115,6 +115,7 @@ def main(calibration_only: bool = False) -> None:
     dock, finetune = open_dock(viewer, "Fine-tune")
     finetune._depth.value, finetune._width.value = 3, 16
     finetune._batch.value, finetune._patch.value = 8, 64
+    finetune._unit.value = "steps"
     finetune._length.value = TRAINING_STEPS
     finetune._start_button.clicked.emit()
     wait_until(lambda: finetune._worker is None)
