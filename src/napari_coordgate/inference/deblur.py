@@ -62,23 +62,24 @@ def _deblur_plane(
         padding = "reflect" if ph < h and pw < w else "edge"
         norm = np.pad(norm, ((0, ph), (0, pw)), mode=padding)
     plan = plan_tiles(norm.shape, tile, model.receptive_radius, a, _RAMP)
-    if len(plan) == 1:  # one tile: no blending buffers
-        with torch.inference_mode(), mode.autocast():
-            y = model(mode.prepare_input(torch.from_numpy(norm)[None, None]), offset=offset)
-        yield DeblurProgress(done + 1, total)
-        blended = y[0, 0].float().cpu().numpy()[:h, :w]
-    else:
-        acc = np.zeros(norm.shape, np.float32)
-        wsum = np.zeros(norm.shape, np.float32)
-        with torch.inference_mode():
+
+    def run(tile_array: np.ndarray, at: tuple[int, int]) -> np.ndarray:
+        with mode.autocast():
+            y = model(mode.prepare_input(torch.from_numpy(tile_array)[None, None]), offset=at)
+        return y[0, 0].float().cpu().numpy()
+
+    with torch.inference_mode():
+        if len(plan) == 1:  # one tile: no blending buffers
+            blended = run(norm, offset)[:h, :w]
+            yield DeblurProgress(done + 1, total)
+        else:
+            acc = np.zeros(norm.shape, np.float32)
+            wsum = np.zeros(norm.shape, np.float32)
             for k, (sy, sx, weight) in enumerate(plan, start=1):
-                x = mode.prepare_input(torch.from_numpy(np.ascontiguousarray(norm[sy, sx]))[None, None])
-                with mode.autocast():
-                    y = model(x, offset=(offset[0] + sy.start, offset[1] + sx.start))
-                acc[sy, sx] += weight * y[0, 0].float().cpu().numpy()
+                acc[sy, sx] += weight * run(np.ascontiguousarray(norm[sy, sx]), (offset[0] + sy.start, offset[1] + sx.start))
                 wsum[sy, sx] += weight
                 yield DeblurProgress(done + k, total)
-        blended = acc[:h, :w] / wsum[:h, :w]
+            blended = acc[:h, :w] / wsum[:h, :w]
     restored = scale.denormalize(blended)
     if not np.isfinite(restored).all():
         raise ValueError(f"{describe_source(model)} gave non-finite values (NaN or inf) for this image; its weights "
