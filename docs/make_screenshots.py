@@ -22,13 +22,13 @@ import napari
 import numpy as np
 import torch
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QApplication
+from qtpy.QtWidgets import QApplication, QScrollArea
 
 from napari_coordgate._qt.state import state_for
 
 IMAGES = Path(__file__).resolve().parent / "images"
 PLUGIN = "napari-coordgate"
-TRAINING_STEPS = 300
+TRAINING_STEPS = 300  # from the base model
 DOCK_WIDTH = 470
 
 
@@ -64,8 +64,10 @@ def save_window(viewer: napari.Viewer, name: str) -> None:
 
 
 def save_widget(widget, name: str) -> None:
+    """Save the whole content of a dock widget (not only the part its scroll area shows)."""
     settle()
-    widget.grab().save(str(IMAGES / f"{name}.png"))
+    area = widget.findChild(QScrollArea)
+    (area.widget() if area is not None else widget).grab().save(str(IMAGES / f"{name}.png"))
     print(f"saved {name}.png")
 
 
@@ -92,7 +94,7 @@ def main(calibration_only: bool = False) -> None:
     calibration._bead_pixel_size.value = 130.0
     calibration._grid_y.value = calibration._grid_x.value = 0
     calibration._run_button.clicked.emit()
-    wait_until(lambda: state.psf_field is not None and calibration._worker is None)
+    wait_until(lambda: state.psf_field is not None and calibration.is_idle())
     # the FWHM map and the beads over the slide
     viewer.layers["PSF field"].visible = False
     dock.raise_()
@@ -109,11 +111,11 @@ def main(calibration_only: bool = False) -> None:
         viewer.close()
         return
 
-    # 2. fine-tuning a CG U-Net on the calibration
+    # 2. fine-tuning the shipped base model (the default start) on the calibration
     for layer in list(viewer.layers):
         layer.visible = False
     dock, finetune = open_dock(viewer, "Fine-tune")
-    finetune._depth.value, finetune._width.value = 3, 16
+    finetune._start_from.value = "base"
     finetune._batch.value, finetune._patch.value = 8, 64
     finetune._unit.value = "steps"
     finetune._length.value = TRAINING_STEPS
@@ -125,7 +127,6 @@ def main(calibration_only: bool = False) -> None:
     save_widget(finetune, "finetune-widget")
 
     # 3. deblurring the blurred specimen, next to the truth
-    viewer.layers.remove("validation preview (deblurred)")
     blurred = viewer.open_sample(PLUGIN, "blurred_specimen")[0]
     truth = viewer.open_sample(PLUGIN, "ground_truth")[0]
     dock, deblur = open_dock(viewer, "Deblur")
@@ -157,8 +158,8 @@ def main(calibration_only: bool = False) -> None:
     gates._block.value = "down0"
     gates._show_button.clicked.emit()
     wait_until(lambda: "gate map down0 (level 0)" in viewer.layers)
-    for layer in viewer.layers:
-        layer.visible = layer.name == "gate map down0 (level 0)"
+    for layer in viewer.layers:  # the gate map drawn over the image it explains
+        layer.visible = layer.name in ("gate map down0 (level 0)", blurred.name)
     viewer.dims.set_current_step(0, 3)
     gates._probe_button.clicked.emit()
     viewer.layers["kernel probe"].add([30, 30])
@@ -167,6 +168,11 @@ def main(calibration_only: bool = False) -> None:
     viewer.reset_view()
     save_window(viewer, "gate-map-window")
     save_widget(gates, "gate-map-widget")
+
+    # 5. the four docks on a laptop screen: each scrolls, none is cut off
+    viewer.window.resize(1366, 768)
+    settle(1.5)
+    save_window(viewer, "laptop-four-docks")
 
     viewer.close()
 

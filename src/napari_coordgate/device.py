@@ -60,4 +60,5 @@ def describe_device(device: str | torch.device) -> str:
         return f"cuda:{index} ({props.name}, {props.total_memory / 2**30:.1f} GiB)"
     if dev.type == "mps":
         return "mps (Apple GPU)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu, {n} thread{'s' if n != 1 else ''}"

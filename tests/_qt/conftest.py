@@ -106,3 +106,62 @@ def click(qtbot):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class GapMeter:
+    """Measures how long the Qt event loop goes without running a 20 ms timer.
+
+    A gap far above 20 ms means the GUI thread was busy (or a worker held the
+    GIL) for that long: the user saw a frozen window. ``phase(name)`` labels
+    the gaps that follow; ``worst(name)`` is the longest gap of a phase in
+    seconds.
+    """
+
+    def __init__(self) -> None:
+        import time
+
+        from qtpy.QtCore import QTimer
+
+        self._clock = time.perf_counter
+        self._timer = QTimer()
+        self._timer.setInterval(20)
+        self._timer.timeout.connect(self._tick)
+        self.gaps: dict[str, list[float]] = {}
+        self.when: dict[str, list[float]] = {}  # the clock at the end of each gap
+        self._phase = None
+        self._last = None
+
+    def _tick(self) -> None:
+        now = self._clock()
+        if self._phase is not None and self._last is not None:
+            self.gaps[self._phase].append(now - self._last)
+            self.when[self._phase].append(now)
+        self._last = now
+
+    def phase(self, name: str) -> None:
+        self._phase = name
+        self.gaps.setdefault(name, [])
+        self.when.setdefault(name, [])
+        self._last = self._clock()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._phase = None
+
+    def longest(self, name: str, n: int = 5) -> list[tuple[float, float]]:
+        """The ``n`` longest gaps of a phase as ``(seconds, clock at the end)``."""
+        return sorted(zip(self.gaps.get(name, []), self.when.get(name, [])), reverse=True)[:n]
+
+    def worst(self, name: str) -> float:
+        return max(self.gaps.get(name) or [0.0])
+
+    def report(self) -> str:
+        return ", ".join(f"{name} {1000 * self.worst(name):.0f} ms (n={len(g)})" for name, g in self.gaps.items())
+
+
+@pytest.fixture
+def gap_meter():
+    meter = GapMeter()
+    yield meter
+    meter.stop()

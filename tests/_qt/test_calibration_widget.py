@@ -28,7 +28,7 @@ def pixel_edges(layer) -> np.ndarray:
 
 def calibrate(qtbot, widget, click):
     click(widget._run_button)
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    qtbot.waitUntil(widget.is_idle, timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,13 @@ def test_deblurs_a_stack_into_a_new_layer(qtbot, viewer, widget, calibrated, cli
     assert result.data.shape == (3, 40, 48) and result.data.dtype == np.float32
     assert_array_equal(result.scale, source.scale)
     assert_array_equal(result.translate, source.translate)
-    assert result.metadata == {"k": 1}
+    assert result.metadata == {"k": 1, "napari_coordgate_role": "result"}
     # the offset reached the core: same numbers as deblurring the ROI directly
     assert_allclose(result.data, deblur(original, calibrated.model, offset=(8, 12), device="cpu"), rtol=1e-5, atol=1e-3)
     # the source layer is untouched
     assert source.data is data
     assert_array_equal(source.data, original)
-    assert widget._progress.value() == widget._progress.maximum() == 3
+    assert widget._progress.format() == "idle"  # reset once done, not a stale "3 / 3"
     assert widget._run_button.enabled and not widget._cancel_button.enabled
 
 

@@ -19,7 +19,8 @@ TIMEOUT = 120_000
 def widget(open_widget, state, small_lens):
     state.psf_field = small_lens
     w = open_widget("Fine-tune")
-    # small and fast: a 2-level, 4-channel CG U-Net on 32 x 32 patches
+    # small and fast: a new 2-level, 4-channel CG U-Net on 32 x 32 patches
+    w._start_from.value = "scratch"
     w._depth.value, w._width.value, w._batch.value, w._patch.value = 2, 4, 2, 32
     return w
 
@@ -39,9 +40,9 @@ def validation_loss(model, data) -> float:
 
 def test_device_combo_shows_what_was_found(open_widget, widget, state):
     assert list(widget._device.combo.choices) == available_devices()
-    assert widget._device.found.value  # e.g. "cpu (2 threads) (auto)"
+    assert widget._device.found.value  # e.g. "auto: cpu, 2 threads"
     widget._device.combo.value = "cpu"
-    assert state.device == "cpu" and widget._device.found.value.startswith("cpu (")
+    assert state.device == "cpu" and widget._device.found.value.startswith("cpu, ")
     deblur = open_widget("Deblur")
     assert deblur._device.combo.value == "cpu"  # one device for all widgets
     deblur._device.combo.value = "auto"
@@ -64,8 +65,9 @@ def test_trains_and_publishes_the_model(qtbot, viewer, widget, state, click):
     assert plot.steps == [1, 2, 3, 4, 5, 6] and len(plot.train_loss) == 6
     assert plot.val_steps == [0, 6] and all(np.isfinite(plot.val_psnr))
     assert "dB at step" in widget.monitor.best.text()
-    preview = viewer.layers["validation preview (deblurred)"]
-    assert preview.data.shape == state.psf_field.field_shape
+    preview = widget.monitor.preview.image  # drawn in the dock, not as a layer
+    assert preview is not None and preview.shape == state.psf_field.field_shape
+    assert "validation preview (deblurred)" not in viewer.layers
     assert state.training_set is not None and state.training_set.patch_size == 32
     assert widget._start_button.enabled and not widget._stop_button.enabled
     assert widget._status.level == "ok"
@@ -116,6 +118,20 @@ def test_trains_for_minutes_by_default(qtbot, widget, state, click):
     click(widget._stop_button)
     wait_idle(qtbot, widget)
     assert "stopped at step" in state.model_source
+
+
+def test_starts_from_the_shipped_base_by_default(qtbot, open_widget, state, small_lens, click):
+    state.psf_field = small_lens
+    w = open_widget("Fine-tune")
+    assert w._start_from.value == "base"
+    assert (w._arch.value, w._depth.value, w._width.value) == ("CGUNet", 3, 16) and not w._depth.enabled
+    w._batch.value, w._patch.value, w._unit.value, w._length.value = 2, 32, "steps", 2
+    click(w._start_button)
+    wait_idle(qtbot, w)
+    model = state.model
+    assert model.metadata["base_model"] == "cgunet3-w16" and model.field_shape == small_lens.field_shape
+    w._start_from.value = "scratch"
+    assert w._depth.enabled
 
 
 def test_fine_tunes_a_copy_of_the_current_model(qtbot, widget, state, small_model, click):

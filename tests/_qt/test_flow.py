@@ -18,13 +18,13 @@ def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
     calibration._kind.value = "beads"
     calibration._bead_image.value = beads
     click(calibration._run_button)
-    qtbot.waitUntil(lambda: state.psf_field is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: state.psf_field is not None and calibration.is_idle(), timeout=TIMEOUT)
     assert state.psf_field.kind == "beads" and state.psf_field.field_shape == beads.data.shape
     assert len(viewer.layers["detected beads"].data) == state.psf_field.metadata["n_used"] > 10
     assert "beads, field 256x256" in finetune._calibration.value
 
-    # 3. fine-tune a small CG U-Net for a few steps, then stop it
-    finetune._depth.value, finetune._width.value, finetune._batch.value, finetune._patch.value = 2, 4, 2, 32
+    # 3. fine-tune the shipped base (the default) for a few steps, then stop it
+    finetune._batch.value, finetune._patch.value = 2, 32
     finetune._unit.value = "steps"
     finetune._length.value = 10_000
     click(finetune._start_button)
@@ -33,8 +33,8 @@ def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
     qtbot.waitUntil(lambda: finetune._worker is None, timeout=TIMEOUT)
     model = state.model
     assert model is not None and model.arch == "CGUNet" and "stopped" in state.model_source
-    assert viewer.layers["validation preview (deblurred)"].data.shape == (256, 256)
-    assert "CGUNet(2)" in deblur._model.value and "CGUNet(2)" in gates._model_label.value
+    assert finetune.monitor.preview.image.shape == (256, 256)
+    assert "CGUNet(3)" in deblur._model.value and "CGUNet(3)" in gates._model_label.value
 
     # 4. deblur a stack
     stack = np.stack([specimen.data, 0.5 * specimen.data])
@@ -52,4 +52,4 @@ def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
     gates._block.value = "down0"
     click(gates._show_button)
     qtbot.waitUntil(lambda: "gate map down0 (level 0)" in viewer.layers, timeout=TIMEOUT)
-    assert viewer.layers["gate map down0 (level 0)"].data.shape == (4, 256, 256)
+    assert viewer.layers["gate map down0 (level 0)"].data.shape == (16, 256, 256)  # the base: 16 channels

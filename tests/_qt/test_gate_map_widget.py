@@ -48,9 +48,14 @@ def test_gate_map_overlays_the_image(qtbot, viewer, widget, model, click):
     # a coarse pixel's centre sits between the 2 x 2 image pixels it covers
     assert_allclose(layer.translate, (0.0, 3.25, 4.25))
     assert viewer.dims.nsteps[0] == 8  # one slider step per gate
-    # each gate is shown with its own range: the contrast follows the slider
+    # one colour scale for all gates, centred on 1, on a diverging colormap, over the image
+    low, high = layer.contrast_limits
+    assert (low + high) / 2 == pytest.approx(1.0) and not layer.auto_contrast
     viewer.dims.set_current_step(0, 5)
-    qtbot.waitUntil(lambda: np.allclose(layer.contrast_limits, (layer.data[5].min(), layer.data[5].max())))
+    qtbot.wait(50)
+    assert tuple(layer.contrast_limits) == (low, high)
+    assert layer.colormap.name == "PiYG" and layer.opacity < 1 and layer.colorbar.visible
+    assert viewer.dims.axis_labels[0] == "gate"
     # the coarse pixel (5, 7) covers image pixels (10..11, 14..15): its centre is theirs
     covered = [image.data_to_world((y, x)) for y in (10, 11) for x in (14, 15)]
     assert_allclose(layer.data_to_world((0, 5, 7))[1:], np.mean(covered, axis=0))

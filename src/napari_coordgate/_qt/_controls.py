@@ -1,4 +1,5 @@
-"""Small controls shared by the dock widgets: layer choosers, a status line, file dialogs."""
+"""Small controls shared by the dock widgets: a scrolling dock layout, collapsible
+sections, layer choosers, a status line, file dialogs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import html
 import napari.layers
 from magicgui.widgets import ComboBox, Label, PushButton
 from napari.utils.notifications import notification_manager, show_error
-from qtpy.QtWidgets import QFileDialog, QLabel, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QFileDialog, QFrame, QLabel, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
+from superqt import QCollapsible
 
-__all__ = ["layer_combo", "info_label", "StatusLine", "ask_open_path", "ask_save_path", "button", "report_error"]
+from ._layers import is_plugin_output
+
+__all__ = ["layer_combo", "info_label", "StatusLine", "ask_open_path", "ask_save_path", "button", "report_error",
+           "scrolling_layout", "collapsible", "MessageLog"]
+
+#: Smallest size of a dock's scroll area: docks can share a laptop screen and scroll.
+_DOCK_MIN = (260, 120)
 
 #: What the core raises for bad input or resources (with a message meant for
 #: the user); anything else is a bug and is shown with its traceback.
@@ -18,16 +27,70 @@ USER_ERRORS = (ValueError, TypeError, MemoryError, OSError, RuntimeError)
 _COLOURS = {"info": None, "busy": "#8ab4f8", "ok": "#7dcea0", "warning": "#f0b429", "error": "#ff6b6b"}
 
 
-def layer_combo(viewer, label: str, layer_type=napari.layers.Image, *, nullable: bool = False) -> ComboBox:
-    """A drop-down of the viewer's layers of ``layer_type``.
+def scrolling_layout(widget: QWidget, parts) -> QVBoxLayout:
+    """Lay ``parts`` (Qt widgets, top to bottom) out in a scroll area filling ``widget``.
 
+    The dock can then be shorter than its content (several docks share one
+    laptop screen; each scrolls), and never grows the napari window.
+    Returns the inner layout (ends with a stretch).
+    """
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    area = QScrollArea(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    area.setMinimumSize(*_DOCK_MIN)
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    for part in parts:
+        layout.addWidget(part)
+    layout.addStretch(1)
+    area.setWidget(inner)
+    outer.addWidget(area)
+    return layout
+
+
+def collapsible(title: str, parts, *, expanded: bool = False) -> QCollapsible:
+    """A section that opens on a click (e.g. "advanced" options), holding ``parts``."""
+    section = QCollapsible(title, expandedIcon="▼", collapsedIcon="▶")
+    for part in parts:
+        section.addWidget(part)
+    if expanded:
+        section.expand(animate=False)
+    else:
+        section.collapse(animate=False)
+    return section
+
+
+class MessageLog(QPlainTextEdit):
+    """A read-only history of a widget's messages (the status line shows only the latest)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMinimumHeight(90)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+
+    def add(self, text: str) -> None:
+        for line in str(text).splitlines() or [""]:
+            self.appendPlainText(line)
+
+
+def layer_combo(viewer, label: str, layer_type=napari.layers.Image, *, nullable: bool = False,
+                results: bool = False) -> ComboBox:
+    """A drop-down of the viewer's layers of ``layer_type``, without this plugin's outputs.
+
+    The plugin's diagnostic layers (PSF montage, FWHM map, previews, gate maps,
+    kernels) are never offered; its deblurred results only if ``results``.
     Its choices are read from the viewer whenever ``reset_choices()`` is
     called, which napari does when layers are added, removed, moved or renamed
     (for any dock widget that has a ``reset_choices`` method).
     """
 
     def choices(_widget):
-        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, layer_type)]
+        return [(layer.name, layer) for layer in viewer.layers
+                if isinstance(layer, layer_type) and not is_plugin_output(layer, results_allowed=results)]
 
     return ComboBox(label=label, choices=choices, nullable=nullable)
 

@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 from napari.layers import Image, Points
+from qtpy.QtCore import QTimer
 
 __all__ = ["show_image", "show_points", "show_psf_field", "show_fwhm_map", "show_beads", "image_plane_scale",
-           "REASON_COLOURS"]
+           "REASON_COLOURS", "is_plugin_output", "ROLE_KEY", "one_per_turn", "show_bead_layer"]
+
+#: Layer metadata key marking the layers this plugin made: "diagnostic" (PSF
+#: montage, maps, previews, markers) or "result" (a deblurred image).
+ROLE_KEY = "napari_coordgate_role"
 
 
-def show_image(viewer, name: str, data, **props) -> Image:
+def one_per_turn(steps: Sequence[Callable[[], object]], done: Callable[[], object] | None = None) -> None:
+    """Run ``steps`` in order, one per turn of the Qt event loop.
+
+    Adding a napari layer costs 50-150 ms on the GUI thread (its visual and
+    its controls are built); several in one handler would freeze the window
+    for their sum, so each gets its own turn and the window repaints between.
+    ``done`` runs after the last step (even if a step raised).
+    """
+    pending = list(steps)
+
+    def run_next() -> None:
+        try:
+            if pending:
+                pending.pop(0)()
+        except Exception:
+            pending.clear()
+            raise
+        finally:
+            if pending:
+                QTimer.singleShot(0, run_next)
+            elif done is not None:
+                done()
+
+    QTimer.singleShot(0, run_next)
+
+
+def is_plugin_output(layer, *, results_allowed: bool = False) -> bool:
+    """Whether ``layer`` is one of this plugin's outputs (a result counts only unless ``results_allowed``)."""
+    role = (layer.metadata or {}).get(ROLE_KEY)
+    return role == "diagnostic" or (role == "result" and not results_allowed)
+
+
+def show_image(viewer, name: str, data, *, role: str = "diagnostic", **props) -> Image:
     """Show ``data`` in the image layer called ``name``.
 
     An existing image layer of that name and dimensionality is updated in
     place (so a re-run replaces its result instead of piling up copies);
-    otherwise a new layer is added. ``props`` are layer properties (scale,
-    translate, colormap, contrast_limits, metadata, ...).
+    otherwise a new layer is added. ``role`` ("diagnostic" or "result") is
+    recorded in the layer's metadata (:data:`ROLE_KEY`); ``props`` are layer
+    properties (scale, translate, colormap, contrast_limits, metadata, ...).
     """
+    props["metadata"] = {**dict(props.get("metadata") or {}), ROLE_KEY: role}
     if name in viewer.layers:
         layer = viewer.layers[name]
         if isinstance(layer, Image) and not layer.rgb and not layer.multiscale and layer.ndim == np.ndim(data):
@@ -52,7 +93,8 @@ def show_points(viewer, name: str, positions, reference, *, size: float, border_
         extra["text"] = text
     return viewer.add_points(
         np.asarray(positions, float).reshape(-1, 2), name=name, size=size, scale=scale, translate=translate,
-        face_color="transparent", border_color=border_color, border_width=0.15, opacity=0.8, **extra,
+        face_color="transparent", border_color=border_color, border_width=0.15, opacity=0.8,
+        metadata={ROLE_KEY: "diagnostic"}, **extra,
     )
 
 
@@ -72,24 +114,23 @@ def show_beads(viewer, used, rejected, reference, *, size: float,
     the rejected beads are labelled with it. A layer with no beads is
     removed (so that an earlier run's markers do not linger).
     """
-    layers = []
-    rows = (
-        [(float(y), float(x), "used") for y, x in (used or [])],
-        [(float(b[0]), float(b[1]), str(b[2])) for b in (rejected or [])],
-    )
-    for name, beads in zip(names, rows):
-        if not beads:
-            if name in viewer.layers:
-                viewer.layers.remove(name)
-            layers.append(None)
-            continue
-        reasons = [reason for _, _, reason in beads]
-        colours = [REASON_COLOURS.get(reason, "white") for reason in reasons]
-        text = None if name == names[0] else {"string": "{reason}", "size": 7, "color": "white",
-                                               "anchor": "upper_left"}
-        layers.append(show_points(viewer, name, [b[:2] for b in beads], reference, size=size,
-                                  border_color=colours, features={"reason": reasons}, text=text))
-    return layers[0], layers[1]
+    return show_bead_layer(viewer, used, [], reference, size=size, name=names[0]), \
+        show_bead_layer(viewer, [], rejected, reference, size=size, name=names[1])
+
+
+def show_bead_layer(viewer, used, rejected, reference, *, size: float, name: str) -> Points | None:
+    """One layer of :func:`show_beads`: the used beads (give ``rejected=[]``) or the rejected ones."""
+    rows = [(float(y), float(x), "used") for y, x in (used or [])]
+    rows += [(float(b[0]), float(b[1]), str(b[2])) for b in (rejected or [])]
+    if not rows:
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        return None
+    reasons = [reason for _, _, reason in rows]
+    colours = [REASON_COLOURS.get(reason, "white") for reason in reasons]
+    text = None if not rejected else {"string": "{reason}", "size": 7, "color": "white", "anchor": "upper_left"}
+    return show_points(viewer, name, [b[:2] for b in rows], reference, size=size, border_color=colours,
+                       features={"reason": reasons}, text=text)
 
 
 def show_fwhm_map(viewer, psf_field, reference, name: str) -> Image:
@@ -114,18 +155,19 @@ def show_fwhm_map(viewer, psf_field, reference, name: str) -> Image:
     )
 
 
-def show_psf_field(viewer, psf_field, reference, name: str = "PSF field") -> Image:
+def show_psf_field(viewer, psf_field, reference, name: str = "PSF field", *, montage=None) -> Image:
     """Show the grid PSFs of ``psf_field`` as a montage laid over the field.
 
     Each PSF is drawn over the grid cell of the ``reference`` image it was
     measured for (each PSF scaled to its own peak), so the layer shows how the
-    blur changes across the field.
+    blur changes across the field. ``montage`` is ``psf_field.montage()`` when
+    already computed (in a worker).
     """
     cell = np.asarray(psf_field.field_shape, float) / np.asarray(psf_field.grid_shape, float)
     pixel = cell / psf_field.psf_size  # one montage pixel, in image pixels
     scale, translate = image_plane_scale(reference)
     # montage pixel i covers image pixels [i * pixel, (i + 1) * pixel) (pixel centres at integers)
     return show_image(
-        viewer, name, psf_field.montage(), scale=scale * pixel, translate=translate + scale * (pixel - 1) / 2,
+        viewer, name, psf_field.montage() if montage is None else montage, scale=scale * pixel, translate=translate + scale * (pixel - 1) / 2,
         colormap="magma", contrast_limits=(0.0, 1.0), blending="additive",
     )

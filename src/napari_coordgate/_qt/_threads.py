@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["leave_a_core_for_the_gui", "until_cancelled", "MODEL_LOCK"]
+__all__ = ["leave_a_core_for_the_gui", "until_cancelled", "MODEL_LOCK", "warm_up"]
 
 _Y = TypeVar("_Y")
 _R = TypeVar("_R")
@@ -19,6 +19,35 @@ _R = TypeVar("_R")
 #: kernel probes): a model switches modes and caches gates as it runs, so two
 #: threads must not run the same model at once. Training works on its own copy.
 MODEL_LOCK = threading.Lock()
+
+
+#: Modules imported lazily on first use that hold the GIL for 0.1-0.3 s while they
+#: load: torch.optim imports torch._dynamo (and sympy) when the first optimiser is
+#: made, napari imports pandas for the first Points layer with features.
+_SLOW_IMPORTS = ("torch._dynamo", "pandas", "skimage.metrics", "skimage.measure")
+_warmed = threading.Event()
+
+
+def warm_up() -> None:
+    """Import :data:`_SLOW_IMPORTS` once per session, in a background thread.
+
+    Called when a dock opens, while the user reads it, so that the first
+    calibration or training does not freeze the window for these imports.
+    """
+    if _warmed.is_set():
+        return
+    _warmed.set()
+
+    def load() -> None:
+        import importlib
+
+        for name in _SLOW_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # optional: the work imports what it needs anyway
+                pass
+
+    threading.Thread(target=load, name="napari-coordgate warm-up", daemon=True).start()
 
 
 @contextmanager

@@ -8,18 +8,23 @@ import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QProgressBar, QWidget
 
 from ..psf.beads import calibrate_from_beads
 from ..psf.pair import calibrate_from_pair
 from ..psf.psf_field import PSFField
 from ..psf.simulate import simulate_lens
-from ._controls import StatusLine, ask_open_path, ask_save_path, button, info_label, layer_combo, report_error
-from ._layers import show_beads, show_fwhm_map, show_psf_field
+from ._controls import (MessageLog, StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label,
+                        layer_combo, report_error, scrolling_layout)
+from ._layers import one_per_turn, show_bead_layer, show_fwhm_map, show_psf_field
+from ._threads import warm_up
 from .state import state_for
 
 __all__ = ["CalibrationWidget"]
 
+#: Immersion media and their refractive indices (0: not known).
+IMMERSION_MEDIA = [("not known", 0.0), ("air (1.0)", 1.0), ("water (1.333)", 1.333), ("silicone oil (1.406)", 1.406),
+                   ("glycerol (1.47)", 1.47), ("oil (1.518)", 1.518)]
 KINDS = [("Bead slide", "beads"), ("Sharp + blurred pair", "pair"), ("Simulated lens", "simulated")]
 #: The models of a bead calibration (``method=`` of :func:`calibrate_from_beads`).
 BEAD_MODELS = [("auto", "auto"), ("pupil (known optics)", "pupil"), ("empirical (unknown optics)", "empirical"),
@@ -28,7 +33,11 @@ BEAD_MODELS = [("auto", "auto"), ("pupil (known optics)", "pupil"), ("empirical 
 
 @thread_worker(ignore_errors=True)
 def calibration_job(kind: str, images: list, options: dict):
-    """Calibrate in a worker; returns ``(psf_field, messages)``."""
+    """Calibrate in a worker; returns ``(psf_field, messages, montage)``.
+
+    Everything the result layers and reports need is computed here (the
+    field's widths are cached on it), so the GUI thread only assigns.
+    """
     messages: list[str] = []
     if kind == "beads":
         field = calibrate_from_beads(images[0], report=messages.append, **options)
@@ -36,7 +45,8 @@ def calibration_job(kind: str, images: list, options: dict):
         field = calibrate_from_pair(images[0], images[1], report=messages.append, **options)
     else:
         field = simulate_lens(**options)
-    return field, messages
+    field.summary()
+    return field, messages, field.montage()
 
 
 def _percent(value) -> str:
@@ -102,9 +112,11 @@ class CalibrationWidget(QWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
+        warm_up()
         self._viewer = viewer
         self._state = state_for(viewer)
         self._worker = None
+        self._showing = False  # result layers still being added, one per event-loop turn
 
         self._kind = ComboBox(label="target", choices=KINDS, value="beads")
         self._bead_image = layer_combo(viewer, "bead image")
@@ -125,10 +137,9 @@ class CalibrationWidget(QWidget):
                                              tooltip=(
             "Pixel size in the sample plane, in nm; 0 = unknown. Prefilled from the bead layer's scale when it is "
             "not 1 (napari's convention: scale in µm per pixel, so nm = scale × 1000)"))
-        self._immersion = FloatSpinBox(label="immersion index", value=0.0, min=0.0, max=2.0, step=0.01,
-                                       tooltip="Refractive index of the immersion medium (e.g. 1.0 air, 1.33 water, "
-                                               "1.515 oil): makes the pupil model vectorial, as a high-NA PSF is; "
-                                               "0 = not known (a scalar, low-NA pupil)")
+        self._immersion = ComboBox(label="immersion", choices=IMMERSION_MEDIA, value=0.0, tooltip=(
+            "The immersion medium of the objective: makes the pupil model vectorial, as a high-NA PSF is "
+            "(give it for any objective above NA 0.7); not known: a scalar, low-NA pupil"))
         self._sharp_image = layer_combo(viewer, "sharp image")
         self._blurred_image = layer_combo(viewer, "blurred image")
         self._psf_size = SpinBox(label="PSF size (px)", value=0, min=0, max=255,
@@ -153,23 +164,30 @@ class CalibrationWidget(QWidget):
         self._pair_controls = (self._sharp_image, self._blurred_image)
         self._lens_controls = (self._field_h, self._field_w, self._na, self._wavelength, self._pixel_size,
                                self._defocus, self._astigmatism, self._coma, self._seed)
+        # the controls a user sets for each target, then the rest under "advanced"
+        self._advanced_bead_controls = (self._bead_size, self._min_snr, self._model)
         self._form = Container(widgets=[
-            self._kind, *self._bead_controls, *self._pair_controls, *self._lens_controls,
-            self._psf_size, self._grid_y, self._grid_x,
+            self._kind, self._bead_image, self._bead_na, self._bead_wavelength, self._bead_pixel_size,
+            self._immersion, *self._pair_controls, *self._lens_controls,
         ])
+        self._advanced_form = Container(widgets=[*self._advanced_bead_controls, self._psf_size, self._grid_y,
+                                                 self._grid_x])
         self._run_button = button("Calibrate", "Compute the PSF field (runs in the background)")
         self._save_button = button("Save calibration…")
         self._load_button = button("Load calibration…")
         self._current = info_label("calibration")
         self._progress = QProgressBar()
         self._progress.setRange(0, 1)
+        self._progress.setValue(0)
+        self._progress.setFormat("idle")
         self._status = StatusLine()
+        self._log = MessageLog()
         files = Container(widgets=[self._save_button, self._load_button], layout="horizontal", labels=False)
-        layout = QVBoxLayout(self)
-        for part in (self._form.native, self._run_button.native, self._progress, self._status,
-                     Container(widgets=[self._current]).native, files.native):
-            layout.addWidget(part)
-        layout.addStretch(1)
+        scrolling_layout(self, (
+            self._form.native, collapsible("advanced", [self._advanced_form.native]), self._run_button.native,
+            self._progress, self._status, collapsible("log", [self._log]),
+            Container(widgets=[self._current]).native, files.native,
+        ))
 
         self._kind.changed.connect(self._show_kind)
         self._bead_image.changed.connect(self._prefill_pixel_size)
@@ -184,6 +202,15 @@ class CalibrationWidget(QWidget):
     def reset_choices(self, *_) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
         self._form.reset_choices()
+
+    def log_text(self) -> str:
+        """Every message of this widget so far (the "log" section)."""
+        return self._log.toPlainText()
+
+    def _say(self, text: str, level: str) -> None:
+        """Show ``text`` in the status line and add it to the log."""
+        self._status.show_message(text, level)
+        self._log.add(text)
 
     def _prefill_pixel_size(self, layer) -> None:
         """Take the pixel size from a bead layer whose scale is set (napari: µm per pixel)."""
@@ -259,28 +286,41 @@ class CalibrationWidget(QWidget):
         kind = self._kind.value
         worker = calibration_job(kind, images, options)
         worker.returned.connect(lambda result: self._on_result(kind, reference, *result))
-        worker.errored.connect(lambda err: report_error("Calibration", err, self._status))
+        worker.errored.connect(lambda err: (report_error("Calibration", err, self._status),
+                                            self._log.add(f"Calibration failed: {err}")))
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self._run_button.enabled = False
         self._progress.setRange(0, 0)  # busy
-        self._status.show_message("Calibrating…", "busy")
+        self._progress.setFormat("calibrating…")
+        source = "" if reference is None else f" from '{reference.name}'"
+        self._say(f"Calibrating{source}…", "busy")
         worker.start()
 
     def _on_finished(self) -> None:
         self._worker = None
         self._run_button.enabled = True
         self._progress.setRange(0, 1)
+        self._progress.setValue(0)
+        self._progress.setFormat("idle")
 
-    def _on_result(self, kind: str, reference, field: PSFField, messages: list[str]) -> None:
+    def _on_result(self, kind: str, reference, field: PSFField, messages: list[str], montage) -> None:
+        for message in messages:
+            self._log.add(message)
         self._state.psf_field = field
-        show_psf_field(self._viewer, field, reference)
+        viewer, meta = self._viewer, field.metadata
         base = reference.name if reference is not None else "PSF field"
-        show_fwhm_map(self._viewer, field, reference, f"{base} FWHM map")
-        meta = field.metadata
+        steps = [lambda: show_psf_field(viewer, field, reference, montage=montage),
+                 lambda: show_fwhm_map(viewer, field, reference, f"{base} FWHM map")]
         if kind == "beads":
-            show_beads(self._viewer, meta.get("beads"), meta.get("rejected_beads"), reference,
-                       size=max(3, field.psf_size // 2))
+            size = max(3, field.psf_size // 2)
+            steps += [lambda: show_bead_layer(viewer, meta.get("beads"), [], reference, size=size,
+                                              name="detected beads"),
+                      lambda: show_bead_layer(viewer, [], meta.get("rejected_beads"), reference, size=size,
+                                              name="rejected beads"),
+                      lambda: self._bring_to_top(reference, *(viewer.layers[name] for name in
+                                                              ("detected beads", "rejected beads")
+                                                              if name in viewer.layers))]
             lines = bead_report(field)
         else:
             lines = []
@@ -293,10 +333,28 @@ class CalibrationWidget(QWidget):
         coverage = coverage_warning(field)
         if coverage:
             warnings.append(coverage)
-        for warning in warnings:
-            show_warning(f"Calibration: {warning}")
         text = "\n".join(lines + [f"Warning: {w}" for w in warnings]) or "\n".join(messages[-2:]) or "Done."
-        self._status.show_message(text, "warning" if warnings else "ok")
+        self._say(text, "warning" if warnings else "ok")
+        steps += [lambda w=w: show_warning(f"Calibration: {w}") for w in warnings]
+        self._showing = True
+        one_per_turn(steps, done=self._shown)  # each layer in its own event-loop turn: no long freeze
+
+    def _shown(self) -> None:
+        self._showing = False
+
+    def is_idle(self) -> bool:
+        """Whether no calibration runs and its result layers are all shown."""
+        return self._worker is None and not self._showing
+
+    def _bring_to_top(self, *layers) -> None:
+        """Move ``layers`` (bottom to top; None skipped) to the top of the layer list and show them,
+        so that the bead markers are drawn over the bead image and nothing else."""
+        layer_list = self._viewer.layers
+        for layer in layers:
+            if layer is None or layer not in layer_list:
+                continue
+            layer_list.move(layer_list.index(layer), len(layer_list))
+            layer.visible = True
 
     def _on_psf_field(self, field) -> None:
         if field is None:

@@ -10,13 +10,15 @@ from magicgui.widgets import CheckBox, Container, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QProgressBar, QWidget
 
 from ..inference import iter_deblur
-from ._controls import StatusLine, ask_open_path, button, info_label, layer_combo, report_error
+from ..inference.image_change import describe_change
+from ._controls import (StatusLine, ask_open_path, button, collapsible, info_label, layer_combo, report_error,
+                        scrolling_layout)
 from ._layers import image_plane_scale, show_image
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
 from .state import state_for
 
@@ -26,11 +28,18 @@ _COPIED = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_lab
 
 
 @thread_worker(ignore_errors=True)
-def deblur_job(image, model, offset, device, cancel: threading.Event):
-    """Deblur ``image`` in a worker: yields ``DeblurProgress``; returns the
-    array, or None once ``cancel`` is set."""
+def deblur_job(image, model, offset, device, cancel: threading.Event, report: bool = False):
+    """Deblur ``image`` in a worker: yields ``DeblurProgress``; returns
+    ``(array, ImageChange or None)``, or None once ``cancel`` is set.
+
+    With ``report``, how the image changed (:func:`describe_change`) is
+    measured here too, so the GUI thread only shows it.
+    """
     with MODEL_LOCK, leave_a_core_for_the_gui():
-        return (yield from until_cancelled(iter_deblur(image, model, offset=offset, device=device), cancel))
+        result = yield from until_cancelled(iter_deblur(image, model, offset=offset, device=device), cancel)
+    if result is None:
+        return None
+    return result, (describe_change(np.asarray(image), result) if report else None)
 
 
 class DeblurWidget(QWidget):
@@ -45,6 +54,7 @@ class DeblurWidget(QWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
+        warm_up()
         self._viewer = viewer
         self._state = state_for(viewer)
         self._worker = None
@@ -53,7 +63,7 @@ class DeblurWidget(QWidget):
         self._cancel_preview = threading.Event()
         self._preview_again = False
 
-        self._image = layer_combo(viewer, "image")
+        self._image = layer_combo(viewer, "image", results=True)
         self._model = info_label("model")
         self._load_button = button("Load model…", "Load a model file (.safetensors) as the current model")
         self._offset_y = SpinBox(label="ROI offset y", max=2**20, tooltip="Field row of the image's top-left pixel")
@@ -63,18 +73,18 @@ class DeblurWidget(QWidget):
         self._run_button = button("Deblur", "Deblur the whole layer (every plane) into a new layer")
         self._cancel_button = button("Cancel")
         self._cancel_button.enabled = False
-        self._form = Container(widgets=[
-            self._image, self._model, self._load_button, self._offset_y, self._offset_x, *self._device.widgets,
-            self._live,
-        ])
+        self._compare_button = button("Compare side by side",
+                                      "Show the image and its deblurred result next to each other (click again "
+                                      "to go back)")
+        self._form = Container(widgets=[self._image, self._model, self._load_button, self._live])
+        self._advanced_form = Container(widgets=[self._offset_y, self._offset_x, *self._device.widgets])
         self._buttons = Container(widgets=[self._run_button, self._cancel_button], layout="horizontal", labels=False)
         self._progress = QProgressBar()
-        self._progress.setFormat("%v / %m tiles")
+        self._idle_progress()
         self._status = StatusLine()
-        layout = QVBoxLayout(self)
-        for part in (self._form.native, self._buttons.native, self._progress, self._status):
-            layout.addWidget(part)
-        layout.addStretch(1)
+        self._comparing: dict | None = None  # layer visibility before "compare", while comparing
+        scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
+                                self._buttons.native, self._progress, self._status, self._compare_button.native))
 
         self._preview_timer = QTimer(self)  # coalesce fast slider moves into one preview
         self._preview_timer.setSingleShot(True)
@@ -83,6 +93,7 @@ class DeblurWidget(QWidget):
         self._run_button.clicked.connect(self._run)
         self._cancel_button.clicked.connect(self._cancel)
         self._load_button.clicked.connect(self._ask_load_model)
+        self._compare_button.clicked.connect(self._toggle_compare)
         self._live.changed.connect(self._schedule_preview)
         self._image.changed.connect(self._schedule_preview)
         viewer.dims.events.current_step.connect(self._schedule_preview)
@@ -94,6 +105,11 @@ class DeblurWidget(QWidget):
         """Refresh the layer list (napari calls this when layers change)."""
         self._form.reset_choices()
 
+    def _idle_progress(self) -> None:
+        self._progress.setRange(0, 1)
+        self._progress.setValue(0)
+        self._progress.setFormat("idle")
+
     # -- model ----------------------------------------------------------------------------
     def _on_model(self, model) -> None:
         if model is None:
@@ -102,6 +118,8 @@ class DeblurWidget(QWidget):
         field = "x".join(map(str, model.field_shape)) if model.field_shape else "any"
         source = f", {self._state.model_source}" if self._state.model_source else ""
         self._model.value = f"{model.arch}({model.depth}), field {field}{source}"
+        if self._status.level == "error" and "no model" in self._status.text():  # its cause is gone
+            self._status.show_message("A model is ready: choose an image and click Deblur.", "info")
         self._schedule_preview()
 
     def _ask_load_model(self) -> None:
@@ -147,7 +165,7 @@ class DeblurWidget(QWidget):
         layer, model = inputs
         self._cancel_preview.set()  # the full run has priority over a preview
         self._cancel_run = threading.Event()
-        worker = deblur_job(layer.data, model, self._offset, self._state.device, self._cancel_run)
+        worker = deblur_job(layer.data, model, self._offset, self._state.device, self._cancel_run, report=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result, layer=layer: self._add_result(layer, result))
         worker.errored.connect(self._on_error)
@@ -161,20 +179,47 @@ class DeblurWidget(QWidget):
         self._cancel_run.set()
 
     def _on_progress(self, step) -> None:
+        self._progress.setFormat("%v / %m tiles")
         self._progress.setMaximum(step.total)
         self._progress.setValue(step.done)
         if step.message:
             self._status.show_message(step.message, "warning")
 
-    def _add_result(self, source, result: np.ndarray | None) -> None:
-        if result is None:
+    def _add_result(self, source, outcome) -> None:
+        if outcome is None:
             self._status.show_message("Cancelled; no layer was added.", "warning")
             return
+        result, change = outcome
         props = {key: getattr(source, key) for key in _COPIED if hasattr(source, key)}
         props["metadata"] = dict(source.metadata)
-        layer = show_image(self._viewer, f"{source.name} deblurred", result, **props)
-        layer.reset_contrast_limits()
-        self._status.show_message(f"Added '{layer.name}' {result.shape}.", "ok")
+        # the source's contrast, so that toggling between the two compares like with like
+        layer = show_image(self._viewer, f"{source.name} deblurred", result, role="result",
+                           contrast_limits=tuple(source.contrast_limits), **props)
+        self._result_pair = (source, layer)
+        text = f"Added '{layer.name}' {result.shape}, shown with the source's contrast."
+        self._status.show_message(text + (f"\n{change.sentence()}." if change is not None else ""), "ok")
+
+    # -- comparing --------------------------------------------------------------------------
+    def _toggle_compare(self) -> None:
+        """Show the last source and result side by side (napari's grid), or go back."""
+        viewer = self._viewer
+        if self._comparing is not None:
+            for layer, visible in self._comparing.items():
+                if layer in viewer.layers:
+                    layer.visible = visible
+            self._comparing = None
+            viewer.grid.enabled = False
+            self._compare_button.text = "Compare side by side"
+            return
+        pair = [layer for layer in getattr(self, "_result_pair", ()) if layer in viewer.layers]
+        if len(pair) != 2:
+            show_error("Deblur: deblur an image first; then compare it with its result")
+            return
+        self._comparing = {layer: layer.visible for layer in viewer.layers}
+        for layer in viewer.layers:
+            layer.visible = layer in pair
+        viewer.grid.enabled = True
+        self._compare_button.text = "End comparison"
 
     def _on_error(self, err: Exception) -> None:
         report_error("Deblur", err, self._status)
@@ -182,6 +227,7 @@ class DeblurWidget(QWidget):
     def _on_finished(self) -> None:
         self._worker = None
         self._run_button.enabled, self._cancel_button.enabled = True, False
+        self._idle_progress()
 
     # -- live preview -----------------------------------------------------------------------
     def _schedule_preview(self, *_) -> None:
@@ -217,13 +263,13 @@ class DeblurWidget(QWidget):
         self._preview_worker = worker
         worker.start()
 
-    def _show_preview(self, source, plane: np.ndarray | None) -> None:
-        if plane is None:  # cancelled: the slider moved on, or a full run started
+    def _show_preview(self, source, outcome) -> None:
+        if outcome is None:  # cancelled: the slider moved on, or a full run started
             return
         scale, translate = image_plane_scale(source)
         name = f"{source.name} deblurred (preview)"
-        show_image(self._viewer, name, plane, scale=scale, translate=translate, colormap=source.colormap)
-        self._viewer.layers[name].reset_contrast_limits()
+        show_image(self._viewer, name, outcome[0], scale=scale, translate=translate, colormap=source.colormap,
+                   contrast_limits=tuple(source.contrast_limits))
         self._status.show_message("Preview updated.", "ok")
 
     def _on_preview_finished(self) -> None:

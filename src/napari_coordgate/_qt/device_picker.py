@@ -36,7 +36,7 @@ class DevicePicker:
             found = describe_device(device)
         except ValueError as err:
             found = str(err)
-        self.found.value = found if device != "auto" else f"{found} (auto)"
+        self.found.value = found if device != "auto" else f"auto: {found}"
 
     def _on_combo(self, device: str) -> None:
         self._state.device = device

@@ -10,16 +10,17 @@ import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QWidget
 
 from ..data.training_set import TrainingSet, make_training_set
 from ..model_io import save_model
 from ..models.unet import MODEL_CLASSES, UNet
+from ..pretrained import base_model
 from ..training import TrainingProgress, train
-from ._controls import StatusLine, ask_open_path, ask_save_path, button, info_label, layer_combo, report_error
-from ._layers import show_image
+from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label, layer_combo,
+                        report_error, scrolling_layout)
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
 from .state import state_for
 from .training_monitor import TrainingMonitor
@@ -28,7 +29,6 @@ __all__ = ["FineTuneWidget"]
 
 STEPS_PER_EPOCH = 100
 ARCHITECTURES = [("CG U-Net", "CGUNet"), ("U-Net (baseline)", "UNet"), ("CoordConv U-Net (baseline)", "CoordConvUNet")]
-PREVIEW = "validation preview (deblurred)"
 
 
 @thread_worker(ignore_errors=True)
@@ -57,13 +57,14 @@ class FineTuneWidget(QWidget):
 
     Training runs in a worker thread; every step updates the progress bars,
     the speed and time-left read-outs and the live plot, and each validation
-    updates the "validation preview (deblurred)" layer. *Stop* ends training
+    updates the deblurred validation image drawn under the plot. *Stop* ends training
     at the next step, keeping the best weights seen. The trained model
     becomes the current model of every widget.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
+        warm_up()
         self._viewer = viewer
         self._state = state_for(viewer)
         self._worker = None
@@ -75,7 +76,11 @@ class FineTuneWidget(QWidget):
         self._arch = ComboBox(label="model", choices=ARCHITECTURES, value="CGUNet")
         self._depth = SpinBox(label="depth", value=3, min=1, max=6, tooltip="U-Net levels (poolings + 1)")
         self._width = SpinBox(label="width", value=16, min=2, max=128, tooltip="Channels at full resolution")
-        self._start_from = ComboBox(label="start from", choices=[("scratch", "scratch"), ("current model", "current")])
+        self._start_from = ComboBox(
+            label="start from", value="base",
+            choices=[("base model (CG U-Net(3), 16)", "base"), ("scratch", "scratch"), ("current model", "current")],
+            tooltip="base model: the shipped CG U-Net trained on many simulated lenses, which already deblurs "
+                    "(fastest); scratch: a new model of the chosen architecture; current model: train it further")
         self._length = SpinBox(label="train for", value=3, min=1, max=10**6)
         self._unit = ComboBox(label="in", choices=["minutes", "steps", "epochs"], value="minutes",
                               tooltip="Minutes of wall-clock time (the learning rate follows the clock), or steps; "
@@ -92,17 +97,16 @@ class FineTuneWidget(QWidget):
         self._save_button = button("Save model…")
         self._load_button = button("Load model…")
         self._form = Container(widgets=[
-            self._calibration, self._arch, self._depth, self._width, self._start_from, self._length, self._unit,
-            self._batch, self._patch, self._lr, self._noise, *self._device.widgets,
+            self._calibration, self._start_from, self._arch, self._depth, self._width, self._length, self._unit,
         ])
+        self._advanced_form = Container(widgets=[self._batch, self._patch, self._lr, self._noise,
+                                                 *self._device.widgets])
         self._run_row = Container(widgets=[self._start_button, self._stop_button], layout="horizontal", labels=False)
         self._file_row = Container(widgets=[self._save_button, self._load_button], layout="horizontal", labels=False)
         self.monitor = TrainingMonitor()
         self._status = StatusLine()
-        layout = QVBoxLayout(self)
-        for part in (self._form.native, self._run_row.native, self.monitor, self._status, self._file_row.native):
-            layout.addWidget(part)
-        layout.addStretch(1)
+        scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
+                                self._run_row.native, self._status, self.monitor, self._file_row.native))
 
         self._start_button.clicked.connect(self._start)
         self._stop_button.clicked.connect(self._stop)
@@ -111,10 +115,11 @@ class FineTuneWidget(QWidget):
         self._start_from.changed.connect(self._on_start_from)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._on_psf_field(self._state.psf_field)
+        self._on_start_from(self._start_from.value)
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer list (napari calls this when layers change)."""
-        self._form.reset_choices()
+        self._advanced_form.reset_choices()
 
     def _on_psf_field(self, field) -> None:
         if field is None:
@@ -123,6 +128,8 @@ class FineTuneWidget(QWidget):
             self._calibration.value = f"{field.kind}, field {field.field_shape[0]}x{field.field_shape[1]}"
 
     def _on_start_from(self, start: str) -> None:
+        if start == "base":
+            self._arch.value, self._depth.value, self._width.value = "CGUNet", 3, 16
         for control in (self._arch, self._depth, self._width):
             control.enabled = start == "scratch"
 
@@ -134,6 +141,8 @@ class FineTuneWidget(QWidget):
             if self._state.model is None:
                 raise ValueError("there is no current model to start from: train from scratch or load one")
             return self._state.model
+        if self._start_from.value == "base":
+            return base_model(field_shape)
         cls = MODEL_CLASSES[self._arch.value]
         if cls.arch == "UNet":
             return cls(self._depth.value, self._width.value, field_shape=field_shape)
@@ -198,10 +207,10 @@ class FineTuneWidget(QWidget):
         elif isinstance(item, TrainingProgress):
             self._last_record = item
             self.monitor.show_record(item)
-            if item.message:
-                self._status.show_message(item.message, "info")
-            if item.preview is not None:
-                show_image(self._viewer, PREVIEW, item.preview, colormap="gray")
+            if item.val_psnr is not None:  # the status says where training is now
+                text = (f"Training: step {item.step} of about {item.total_steps}; validation PSNR "
+                        f"{item.val_psnr:.2f} dB (blurred input {item.input_psnr:.2f} dB).")
+                self._status.show_message(f"{text} {item.message[:1].upper()}{item.message[1:]}".strip(), "busy")
 
     def _on_returned(self, result) -> None:
         model, record = self._model_in_training, self._last_record
@@ -217,6 +226,7 @@ class FineTuneWidget(QWidget):
     def _on_finished(self) -> None:
         self._worker = None
         self._start_button.enabled, self._stop_button.enabled = True, False
+        self.monitor.finish()
 
     # -- files ----------------------------------------------------------------------------
     def _ask_save(self) -> None:

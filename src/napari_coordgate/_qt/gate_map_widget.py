@@ -8,12 +8,12 @@ from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Points
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QWidget
 
 from ..gate_map import gate_maps, local_response
-from ._controls import StatusLine, button, info_label, layer_combo, report_error
+from ._controls import StatusLine, button, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, warm_up
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
 from .state import state_for
 
@@ -21,6 +21,22 @@ __all__ = ["GateMapWidget"]
 
 PROBE = "kernel probe"
 KERNEL_LAYER = "local kernel (network)"
+#: Diverging colours for gates: one hue below 1 (the channel is damped there), another above.
+GATE_COLORMAP = "PiYG"
+#: Opacity of a gate map over its image.
+GATE_OPACITY = 0.6
+
+
+def gate_limits(maps: np.ndarray) -> tuple[float, float]:
+    """One contrast range for all the gates of a block, centred on 1 (no change).
+
+    The half width is the 99.5th percentile of ``|gate - 1|``, so that a 6 %
+    variation looks like one, and a few extreme pixels do not wash it out.
+    """
+    deviation = np.abs(np.asarray(maps, np.float64) - 1.0)
+    half = float(np.percentile(deviation, 99.5)) if deviation.size else 0.0
+    half = half if half > 1e-6 else 0.05
+    return 1.0 - half, 1.0 + half
 
 
 @thread_worker(ignore_errors=True)
@@ -64,13 +80,14 @@ class GateMapWidget(QWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
+        warm_up()
         self._viewer = viewer
         self._state = state_for(viewer)
         self._worker = None
         self._model_label = info_label("model")
         self._block = ComboBox(label="block", choices=lambda _: _block_choices(self._state.model),
                                tooltip="The U-Net level, and its encoder (down) or decoder (up) block")
-        self._image = layer_combo(viewer, "over image", nullable=True)
+        self._image = layer_combo(viewer, "over image", nullable=True, results=True)
         self._offset_y = SpinBox(label="ROI offset y", max=2**20)
         self._offset_x = SpinBox(label="ROI offset x", max=2**20)
         self._show_button = button("Show gate map", "Add the block's gates as a layer over the image")
@@ -82,10 +99,7 @@ class GateMapWidget(QWidget):
         ])
         self._kernels = KernelView()
         self._status = StatusLine()
-        layout = QVBoxLayout(self)
-        for part in (self._form.native, self._kernels, self._status):
-            layout.addWidget(part)
-        layout.addStretch(1)
+        scrolling_layout(self, (self._form.native, self._kernels, self._status))
         self.last_kernels: tuple[np.ndarray | None, np.ndarray] | None = None
         self._probe_layer = None
 
@@ -142,18 +156,21 @@ class GateMapWidget(QWidget):
     def _add_gate_layer(self, maps: np.ndarray, block: str, level: int, reference) -> None:
         step = 2**level  # one coarse pixel covers step x step image pixels
         scale, translate = image_plane_scale(reference)
-        low, high = float(maps[0].min()), float(maps[0].max())
+        low, high = gate_limits(maps)
         layer = show_image(
             self._viewer, f"gate map {block} (level {level})", maps,
             scale=(1.0, *(scale * step)), translate=(0.0, *(translate + scale * (step - 1) / 2)),
-            colormap="viridis", contrast_limits=(low, high if high > low else low + 1.0),
-            # each gate has its own range: follow the gate on screen
-            auto_contrast=True,
+            colormap=GATE_COLORMAP, contrast_limits=(low, high), opacity=GATE_OPACITY, axis_labels=("gate", "y", "x"),
             metadata={"napari_coordgate": {"block": block, "level": level, "offset": list(self._offset)}},
         )
+        layer.colorbar.visible = True
+        if reference is not None:
+            self._viewer.layers.selection.active = layer
         self._status.show_message(
             f"'{layer.name}': {maps.shape[0]} gates of {maps.shape[1]}x{maps.shape[2]} coarse pixels "
-            f"({step}x{step} image pixels each). The first slider picks the gate; the contrast follows it.", "ok",
+            f"({step}x{step} image pixels each); the 'gate' slider picks one. All gates share one colour scale "
+            f"centred on 1 (no change): green above (the channel is boosted), pink below, "
+            f"{low:.3f} to {high:.3f}.", "ok",
         )
 
     # -- local kernels --------------------------------------------------------------------

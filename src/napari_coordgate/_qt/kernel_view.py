@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from napari.utils.colormaps import Colormap
 
 __all__ = ["KernelView", "SIGNED_KERNEL", "kernel_limit"]
@@ -40,22 +41,27 @@ class KernelView(FigureCanvasQTAgg):
     network does about it)."""
 
     def __init__(self) -> None:
-        figure = Figure(figsize=(4.0, 2.1), dpi=80, facecolor=_BACKGROUND)
-        figure.subplots_adjust(left=0.02, right=0.98, top=0.82, bottom=0.02, wspace=0.08)
+        figure = Figure(figsize=(4.0, 2.4), dpi=80, facecolor=_BACKGROUND)
+        figure.subplots_adjust(left=0.03, right=0.97, top=0.80, bottom=0.12, wspace=0.25)
         super().__init__(figure)
+        self.setMinimumHeight(170)
         self.psf_axes, self.kernel_axes = figure.subplots(1, 2)
+        self._colorbars = []
         self.show(None, None, "")
 
     def show(self, psf: np.ndarray | None, kernel: np.ndarray | None, where: str) -> None:
         """Draw both kernels (either may be None: "not available")."""
         radius = max([k.shape[0] // 2 for k in (psf, kernel) if k is not None], default=0)
+        for bar in self._colorbars:
+            bar.remove()
+        self._colorbars = []
         for axes, image, title in (
             (self.psf_axes, psf, "PSF (calibration)"),
             (self.kernel_axes, kernel, "network response"),
         ):
             axes.clear()
             axes.set_axis_off()
-            axes.set_title(f"{title}\n{where}" if where else title, color=_TEXT, fontsize=8)
+            axes.set_title(f"{title}\n{where}" if where else title, color=_TEXT, fontsize=10)
             if image is None:
                 axes.text(0.5, 0.5, "n/a", color=_TEXT, ha="center", va="center", transform=axes.transAxes)
                 continue
@@ -63,9 +69,16 @@ class KernelView(FigureCanvasQTAgg):
             extent = (-r - 0.5, r + 0.5, r + 0.5, -r - 0.5)
             if image is kernel:  # signed: blue below 0, red above
                 limit = kernel_limit(image)
-                axes.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest", extent=extent)
+                shown = axes.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest",
+                                    extent=extent)
             else:
-                axes.imshow(image, cmap="magma", interpolation="nearest", extent=extent)
+                shown = axes.imshow(image, cmap="magma", interpolation="nearest", extent=extent)
+            bar = self.figure.colorbar(shown, ax=axes, orientation="horizontal", fraction=0.06, pad=0.04)
+            bar.ax.tick_params(colors=_TEXT, labelsize=7)
+            bar.ax.xaxis.get_offset_text().set_color(_TEXT)
+            bar.locator = MaxNLocator(3)
+            bar.update_ticks()
+            self._colorbars.append(bar)
             axes.set_xlim(-radius - 0.5, radius + 0.5)
             axes.set_ylim(radius + 0.5, -radius - 0.5)
         self.draw_idle()

@@ -8,6 +8,7 @@ import threading
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.backends.qt_compat import _isdeleted
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
 
@@ -45,7 +46,7 @@ class TrainingPlot(FigureCanvasQTAgg):
 
     def __init__(self, redraw_ms: int = 1000) -> None:
         figure = Figure(figsize=(4.0, 3.2), dpi=80, facecolor=_BACKGROUND)
-        figure.subplots_adjust(left=0.17, right=0.97, top=0.97, bottom=0.13, hspace=0.12)
+        figure.subplots_adjust(left=0.19, right=0.97, top=0.97, bottom=0.16, hspace=0.12)
         self.figure_lock = threading.Lock()
         self._rendering = False
         self._stale = False
@@ -58,6 +59,8 @@ class TrainingPlot(FigureCanvasQTAgg):
             for spine in axes.spines.values():
                 spine.set_color(_TEXT)
         self.loss_axes.set_yscale("log")
+        self.loss_axes.yaxis.set_major_locator(LogLocator(numticks=4))
+        self.loss_axes.yaxis.set_minor_formatter(NullFormatter())
         self.loss_axes.tick_params(labelbottom=False)
         self.loss_axes.set_ylabel("loss", color=_TEXT, fontsize=9)
         self.psnr_axes.set_ylabel("val PSNR (dB)", color=_TEXT, fontsize=9)
@@ -104,9 +107,17 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._val_line.set_data(series["val_steps"], series["val_loss"])
         self._psnr_line.set_data(series["val_steps"], series["val_psnr"])
         self._input_line.set_ydata([series["input_psnr"]] * 2)
+        empty = not series["steps"] and not series["val_steps"]
         for axes in (self.loss_axes, self.psnr_axes):
-            axes.relim()
-            axes.autoscale_view()
+            if empty:  # no data yet: a plain frame, not autoscaled nonsense around 0
+                axes.set_xlim(0, 1)
+            else:
+                axes.relim()
+                axes.autoscale(enable=True)  # set_xlim/set_ylim of the empty plot switched it off
+                axes.autoscale_view()
+        if empty:
+            self.loss_axes.set_ylim(1e-3, 1e-1)
+            self.psnr_axes.set_ylim(20, 30)
 
     def _series(self) -> dict:
         return dict(steps=list(self.steps), train_loss=list(self.train_loss), val_steps=list(self.val_steps),

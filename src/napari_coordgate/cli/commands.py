@@ -136,7 +136,8 @@ def run_train(args) -> int:
     field = PSFField.load(args.psf_field)
     sharp = [_read_plane(p, "sharp image") for p in args.sharp] if args.sharp else None
     result = train_model(
-        field, arch=args.arch, depth=args.depth, base_channels=args.channels, steps=args.steps, minutes=args.minutes,
+        field, arch=args.arch, depth=args.depth, base_channels=args.channels, start_from=args.start_from,
+        gates=args.gates, steps=args.steps, minutes=args.minutes,
         batch_size=args.batch_size, lr=args.lr, patch_size=args.patch, n_specimens=args.specimens, sharp_images=sharp,
         device=args.device, seed=args.seed, quiet=args.quiet,
     )
@@ -145,7 +146,8 @@ def run_train(args) -> int:
     check_output(args.output, overwrite=args.overwrite)
     save_model(result.model, args.output, **result.metadata)
     m = result.metadata["training"]
-    _say(f"wrote {args.output}: {result.model.arch}({result.model.depth}), {result.model.n_parameters():,} parameters; "
+    _say(f"wrote {args.output}: {result.model.arch}({result.model.depth}), {result.model.n_parameters():,} parameters, "
+         f"started from {m['started_from']}; "
                f"{m['steps']} steps in {m['elapsed_s']:.0f} s; validation PSNR {m['input_psnr']:.2f} -> {m['val_psnr']:.2f} dB")
     return 0
 

@@ -130,10 +130,11 @@ def run_demo(args) -> int:
     budget = "" if s.steps else f", {args.minutes:g} min budget"
     say(f"2/4 training a CG U-Net({s.depth}), {s.base_channels} channels{budget}")
     trained = train_model(field, arch="cgunet", depth=s.depth, base_channels=s.base_channels, steps=s.steps,
+                          start_from=args.start_from,
                           minutes=None if s.steps else args.minutes, batch_size=s.batch_size, patch_size=s.patch_size,
                           n_specimens=s.n_specimens, device=args.device, seed=args.seed, quiet=args.quiet)
     model, tm = trained.model, trained.metadata["training"]
-    say(f"    {tm['steps']} steps in {tm['elapsed_s']:.0f} s on {tm['device']}; validation PSNR "
+    say(f"    from {tm['started_from']}: {tm['steps']} steps in {tm['elapsed_s']:.0f} s on {tm['device']}; validation PSNR "
         f"{tm['input_psnr']:.2f} -> {tm['val_psnr']:.2f} dB")
 
     say("3/4 deblurring a held-out specimen blurred by the true lens, with camera noise")

@@ -102,7 +102,12 @@ def _add_train(sub, common):
     _add_output(p, "model file to write (.safetensors)")
     p.add_argument("--arch", choices=("cgunet", "unet", "coordconv"), default="cgunet", help="architecture (default cgunet)")
     p.add_argument("--depth", type=int, default=3, help="U-Net depth (default 3)")
-    p.add_argument("--channels", type=int, default=32, help="channels at full resolution (default 32)")
+    p.add_argument("--channels", type=int, default=16, help="channels at full resolution (default 16)")
+    p.add_argument("--start-from", default="auto", metavar="FROM",
+                   help="auto (default: the shipped base model when it has this architecture, CGUNet(3) with 16 "
+                        "channels; else a new model), base, scratch, or a model file (.safetensors) to fine-tune further")
+    p.add_argument("--gates", choices=("base", "identity", "reinit"), default="base",
+                   help="how a base model's gates start: as learned over many lenses (default), 1 everywhere, or new")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 2000, or as many as --minutes allows)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much wall-clock time")
     p.add_argument("--batch-size", type=int, default=8)
@@ -146,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="coordgate-demo", help="output folder (default ./coordgate-demo)")
     demo.add_argument("--minutes", type=float, default=2.0, help="training budget in minutes (default 2)")
     demo.add_argument("--quick", action="store_true", help="a tiny run of a few seconds (for tests)")
+    demo.add_argument("--start-from", choices=("auto", "scratch"), default="auto",
+                      help="auto (default): fine-tune the shipped base model; scratch: train a new model")
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace files in an existing output folder")

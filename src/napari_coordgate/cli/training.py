@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 from .progress import progress_bar
 
-__all__ = ["build_named_model", "train_model", "TrainedModel", "DEFAULT_STEPS"]
+__all__ = ["build_named_model", "starting_model", "train_model", "TrainedModel", "DEFAULT_STEPS", "START_FROM"]
 
 #: Steps when neither ``steps`` nor ``minutes`` is given.
 DEFAULT_STEPS = 2000
 _ARCHS = {"cgunet": "CGUNet", "unet": "UNet", "coordconv": "CoordConvUNet"}
+#: Where a training starts: "auto" (the shipped base when one has this architecture, else a new
+#: model), "base" (the shipped base, or an error), "scratch" (a new model).
+START_FROM = ("auto", "base", "scratch")
 
 
 def build_named_model(arch: str, depth: int, base_channels: int, field_shape):
@@ -22,6 +25,32 @@ def build_named_model(arch: str, depth: int, base_channels: int, field_shape):
     name = _ARCHS.get(arch.lower(), arch)
     return build_model({"arch": name, "depth": int(depth), "base_channels": int(base_channels),
                         "field_shape": list(field_shape)})
+
+
+def starting_model(start_from: str, arch: str, depth: int, base_channels: int, field_shape, gates: str = "base"):
+    """The model a training starts from, and a few words saying which.
+
+    ``start_from`` is one of :data:`START_FROM` or the path of a model file
+    (fine-tuned further; its architecture wins over ``arch``, ``depth`` and
+    ``base_channels``, and its field must be ``field_shape``).
+    """
+    from ..model_io import load_model
+    from ..pretrained import base_model, find_base
+
+    name = _ARCHS.get(arch.lower(), arch)
+    if start_from not in START_FROM:
+        model = load_model(start_from)
+        if model.field_shape is not None and tuple(model.field_shape) != tuple(field_shape):
+            raise ValueError(f"{start_from} is a model for a {tuple(model.field_shape)} field; this calibration's "
+                             f"field is {tuple(field_shape)}")
+        return model, f"the model in {start_from}"
+    base = find_base(name, depth, base_channels) if start_from != "scratch" else None
+    if start_from == "base" and base is None:
+        raise ValueError(f"no shipped base model is a {name}({depth}) with {base_channels} channels; the base is a "
+                         "CGUNet(3) with 16 channels: use those, or start from scratch")
+    if base is not None:
+        return base_model(field_shape, base, gates=gates), f"the shipped base model {base}"
+    return build_named_model(arch, depth, base_channels, field_shape), "scratch"
 
 
 @dataclass
@@ -39,7 +68,9 @@ def train_model(
     *,
     arch: str = "cgunet",
     depth: int = 3,
-    base_channels: int = 32,
+    base_channels: int = 16,
+    start_from: str = "auto",
+    gates: str = "base",
     steps: int | None = None,
     minutes: float | None = None,
     batch_size: int = 8,
@@ -62,7 +93,9 @@ def train_model(
     With ``minutes``, training stops (keeping the best validated weights) when
     the time is up or after ``steps`` steps, whichever comes first, and the
     learning-rate schedule runs with the clock (``train(time_budget_s=...)``).
-    The data set is built first and is not counted in the budget. ``train_options`` go to
+    The data set is built first and is not counted in the budget. ``start_from``
+    is one of :data:`START_FROM` or a model file (see :func:`starting_model`);
+    ``gates`` says how a base model's gates start. ``train_options`` go to
     :func:`~napari_coordgate.training.train` (e.g. ``early_stop_patience``).
     """
     import torch
@@ -71,8 +104,9 @@ def train_model(
     from ..training import train
 
     torch.manual_seed(seed)
+    started_from = "the given model"
     if model is None:
-        model = build_named_model(arch, depth, base_channels, psf_field.field_shape)
+        model, started_from = starting_model(start_from, arch, depth, base_channels, psf_field.field_shape, gates)
     if training_set is None:
         training_set = make_training_set(psf_field, patch_size=patch_size, n_specimens=n_specimens, n_val=n_val,
                                          sharp_images=sharp_images, calibration_image=calibration_image, seed=seed)
@@ -109,7 +143,7 @@ def train_model(
         stopped = "steps done"
     steps_done = result.steps_done
     summary = {
-        "arch": model.arch, "depth": model.depth, "base_channels": model.base_channels,
+        "arch": model.arch, "depth": model.depth, "base_channels": model.base_channels, "started_from": started_from,
         "steps": steps_done, "best_step": best.step, "stopped_by": stopped, "elapsed_s": round(elapsed, 2),
         "batch_size": batch_size, "patch_size": training_set.patch_size, "lr": lr, "device": best.device, "seed": seed,
         "input_psnr": best.input_psnr, "input_ssim": best.input_ssim,

@@ -201,8 +201,29 @@ class PSFField:
     # --------------------------------------------------------------- summaries
     def fwhm_map(self) -> np.ndarray:
         """FWHM in pixels of each grid PSF, as a ``(gy, gx)`` array (see :func:`psf_fwhm`)."""
+        return self._widths()["grid"].copy()
+
+    def _widths(self) -> dict:
+        """The FWHM figures (grid, centre, corners), computed once per ``psfs`` array.
+
+        They take a fraction of a second on a fine grid, and widgets ask for
+        them on the GUI thread, so the first call (in the worker that made the
+        field) keeps them.
+        """
+        cached = getattr(self, "_width_cache", None)
+        if cached is not None and cached[0] is self.psfs:
+            return cached[1]
         gy, gx = self.grid_shape
-        return np.array([[psf_fwhm(self.psfs[i, j]) for j in range(gx)] for i in range(gy)])
+        H, W = self.field_shape
+        corners = {"top_left": (0, 0), "top_right": (0, W - 1), "bottom_left": (H - 1, 0),
+                   "bottom_right": (H - 1, W - 1)}
+        widths = {
+            "grid": np.array([[psf_fwhm(self.psfs[i, j]) for j in range(gx)] for i in range(gy)]),
+            "centre": psf_fwhm(self.psf_at((H - 1) / 2, (W - 1) / 2)),
+            "corners": {name: psf_fwhm(self.psf_at(*pos)) for name, pos in corners.items()},
+        }
+        self._width_cache = (self.psfs, widths)
+        return widths
 
     def montage(self) -> np.ndarray:
         """All grid PSFs side by side, each scaled to its maximum: a ``(gy*k, gx*k)`` image."""
@@ -214,21 +235,14 @@ class PSFField:
 
     def summary(self) -> dict:
         """JSON-able description: kind, shapes, FWHM at the centre and corners, metadata."""
-        H, W = self.field_shape
-        corners = {
-            "top_left": (0, 0),
-            "top_right": (0, W - 1),
-            "bottom_left": (H - 1, 0),
-            "bottom_right": (H - 1, W - 1),
-        }
-        corner_fwhm = {name: psf_fwhm(self.psf_at(*pos)) for name, pos in corners.items()}
-        fwhm = self.fwhm_map()
+        widths = self._widths()
+        corner_fwhm, fwhm = dict(widths["corners"]), widths["grid"]
         return {
             "kind": self.kind,
             "field_shape": list(self.field_shape),
             "grid_shape": list(self.grid_shape),
             "psf_size": self.psf_size,
-            "fwhm_centre_px": psf_fwhm(self.psf_at((H - 1) / 2, (W - 1) / 2)),
+            "fwhm_centre_px": widths["centre"],
             "fwhm_corners_px": corner_fwhm,
             "fwhm_corners_mean_px": float(np.mean(list(corner_fwhm.values()))),
             "fwhm_grid_min_px": float(np.nanmin(fwhm)),

@@ -30,7 +30,8 @@ __all__ = ["pupil_psf", "geometric_blur_radius_px"]
 
 
 def geometric_blur_radius_px(
-    *, na: float, wavelength_nm: float, pixel_size_nm: float, defocus: float, astigmatism: float = 0.0, coma: float = 0.0
+    *, na: float, wavelength_nm: float, pixel_size_nm: float, defocus: float, astigmatism: float = 0.0, coma: float = 0.0,
+    spherical: float = 0.0,
 ) -> float:
     """Rough radius in pixels of the geometric blur spot of the given aberrations (in waves).
 
@@ -38,7 +39,7 @@ def geometric_blur_radius_px(
     wavefront slope at the rim, in waves per unit pupil radius, times
     ``wavelength / NA``.
     """
-    slope = 2 * abs(defocus) + 2 * abs(astigmatism) + 6 * abs(coma)
+    slope = 2 * abs(defocus) + 2 * abs(astigmatism) + 6 * abs(coma) + 12 * abs(spherical)
     return slope * wavelength_nm / (na * pixel_size_nm)
 
 
@@ -51,8 +52,9 @@ def pupil_psf(
     defocus: float = 0.0,
     astigmatism: tuple[float, float] = (0.0, 0.0),
     coma: tuple[float, float] = (0.0, 0.0),
+    spherical: float = 0.0,
 ) -> np.ndarray:
-    """PSF of a circular pupil with defocus, astigmatism and coma, sampled on pixels.
+    """PSF of a circular pupil with defocus, astigmatism, coma and spherical aberration, sampled on pixels.
 
     Parameters
     ----------
@@ -68,6 +70,8 @@ def pupil_psf(
         Astigmatism coefficients in waves (``rho**2 cos 2phi`` and ``rho**2 sin 2phi``).
     coma : (c_y, c_x)
         Coma coefficients in waves along y and x.
+    spherical : float
+        Primary spherical aberration in waves (``6 rho**4 - 6 rho**2 + 1``).
 
     Returns
     -------
@@ -85,7 +89,7 @@ def pupil_psf(
         oversample += 2
     step = pixel_size_nm / oversample
     # Enough pupil samples to follow the phase, enough image samples to hold the PSF.
-    slope = 2 * abs(defocus) + 2 * np.hypot(*astigmatism) + 6 * np.hypot(*coma)
+    slope = 2 * abs(defocus) + 2 * np.hypot(*astigmatism) + 6 * np.hypot(*coma) + 12 * abs(spherical)
     pupil_radius_samples = max(16.0, 4.0 * slope)
     n_fft = sp_fft.next_fast_len(int(max(2 * psf_size * oversample, np.ceil(pupil_radius_samples / (cutoff * step)), 128)))
     freqs = sp_fft.fftfreq(n_fft, d=step)
@@ -97,6 +101,7 @@ def pupil_psf(
         + astigmatism[0] * rho**2 * np.cos(2 * phi)
         + astigmatism[1] * rho**2 * np.sin(2 * phi)
         + (3 * rho**3 - 3 * rho) * (coma[1] * np.cos(phi) + coma[0] * np.sin(phi))
+        + spherical * (6 * rho**4 - 6 * rho**2 + 1)
     )
     pupil = np.where(rho <= 1.0, np.exp(2j * np.pi * waves), 0.0)
     intensity = np.abs(sp_fft.fftshift(sp_fft.fft2(pupil))) ** 2

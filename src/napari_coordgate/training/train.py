@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.lens_mixture import LensMixture
 from ..data.training_set import TrainingSet
 from ..device import describe_device, resolve_device
 from ..model_io import save_model
@@ -81,9 +82,10 @@ def train(
     ----------
     model : UNet, CGUNet or CoordConvUNet
         Trained from its current weights (fine-tuning needs nothing more).
-    data : TrainingSet
-        From :func:`~napari_coordgate.data.make_training_set`; its field must
-        be the model's and it must have validation images.
+    data : TrainingSet or LensMixture
+        From :func:`~napari_coordgate.data.make_training_set` (or several of
+        them pooled, for a base model); its field must be the model's and it
+        must have validation images.
     steps, epochs : int
         At most one; ``epochs`` means ``epochs * steps_per_epoch`` steps.
     time_budget_s : float, optional
@@ -141,7 +143,7 @@ def train(
     """
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a napari_coordgate model, got {type(model).__name__}")
-    if not isinstance(data, TrainingSet):
+    if not isinstance(data, (TrainingSet, LensMixture)):
         raise TypeError(f"data must be a TrainingSet (see make_training_set), got {type(data).__name__}")
     if steps is not None and epochs is not None:
         raise ValueError("give steps or epochs, not both")
