@@ -30,6 +30,7 @@ IMAGES = Path(__file__).resolve().parent / "images"
 PLUGIN = "napari-coordgate"
 TRAINING_STEPS = 300  # from the base model
 DOCK_WIDTH = 470
+OUT = {"dir": IMAGES}  # where the screenshots go (the first-ten-minutes test writes elsewhere)
 
 
 def wait_until(condition, timeout: float = 900.0) -> None:
@@ -59,7 +60,7 @@ def save_window(viewer: napari.Viewer, name: str) -> None:
     settle()
     dismiss_notifications()
     settle(0.5)
-    viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False)
+    viewer.screenshot(str(OUT["dir"] / f"{name}.png"), canvas_only=False)
     print(f"saved {name}.png")
 
 
@@ -67,7 +68,7 @@ def save_widget(widget, name: str) -> None:
     """Save the whole content of a dock widget (not only the part its scroll area shows)."""
     settle()
     area = widget.findChild(QScrollArea)
-    (area.widget() if area is not None else widget).grab().save(str(IMAGES / f"{name}.png"))
+    (area.widget() if area is not None else widget).grab().save(str(OUT["dir"] / f"{name}.png"))
     print(f"saved {name}.png")
 
 
@@ -77,8 +78,10 @@ def open_dock(viewer: napari.Viewer, name: str):
     return dock, widget
 
 
-def main(calibration_only: bool = False) -> None:
-    IMAGES.mkdir(exist_ok=True)
+def main(calibration_only: bool = False, out: Path = IMAGES) -> list[Path]:
+    """Run the flow and save the screenshots to ``out``; returns the files written."""
+    OUT["dir"] = Path(out)
+    OUT["dir"].mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)  # the same model, and the same screenshots, every time
     viewer = napari.Viewer(title="napari-coordgate")
     viewer.window.resize(1600, 1050)
@@ -105,11 +108,11 @@ def main(calibration_only: bool = False) -> None:
     for layer in viewer.layers:
         layer.visible = layer.name == "PSF field"
     settle()
-    viewer.screenshot(str(IMAGES / "calibration-psf-field.png"), canvas_only=True)
+    viewer.screenshot(str(OUT["dir"] / "calibration-psf-field.png"), canvas_only=True)
     print("saved calibration-psf-field.png")
     if calibration_only:
         viewer.close()
-        return
+        return sorted(OUT["dir"].glob("*.png"))
 
     # 2. fine-tuning the shipped base model (the default start) on the calibration
     for layer in list(viewer.layers):
@@ -175,6 +178,7 @@ def main(calibration_only: bool = False) -> None:
     save_window(viewer, "laptop-four-docks")
 
     viewer.close()
+    return sorted(OUT["dir"].glob("*.png"))
 
 
 if __name__ == "__main__":
