@@ -8,8 +8,6 @@ result layers that can be compared, a readable gate map, and a GUI that never
 freezes (the longest gap of a 20 ms timer in each phase).
 """
 
-import re
-
 import numpy as np
 import pytest
 from qtpy.QtWidgets import QScrollArea
@@ -122,16 +120,3 @@ def _psnr(image, truth) -> float:
     span = truth.max() - truth.min()
     return float(10 * np.log10(span**2 / np.mean((image - truth) ** 2)))
 
-
-def test_the_user_guide_screenshots_are_regenerated(qapp, tmp_path):
-    """docs/make_screenshots.py runs the same flow in a real window and saves every screenshot."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "docs" / "make_screenshots.py"
-    spec = importlib.util.spec_from_file_location("make_screenshots", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    written = {path.name for path in module.main(out=tmp_path)}
-    referenced = set(re.findall(r"images/([\w-]+\.png)", (script.parent / "user-guide.md").read_text()))
-    assert "laptop-four-docks.png" in referenced and referenced <= written
