@@ -9,11 +9,13 @@ from napari.layers import Image, Points
 from qtpy.QtCore import QTimer
 
 __all__ = ["show_image", "show_points", "show_psf_field", "show_fwhm_map", "show_beads", "image_plane_scale",
-           "REASON_COLOURS", "is_plugin_output", "ROLE_KEY", "one_per_turn", "show_bead_layer"]
+           "REASON_COLOURS", "is_plugin_output", "ROLE_KEY", "PSF_FIELD_KEY", "one_per_turn", "show_bead_layer"]
 
 #: Layer metadata key marking the layers this plugin made: "diagnostic" (PSF
 #: montage, maps, previews, markers) or "result" (a deblurred image).
 ROLE_KEY = "napari_coordgate_role"
+#: Layer metadata key of the PSF montage layer holding the PSFField it shows (saved by the writer).
+PSF_FIELD_KEY = "napari_coordgate_psf_field"
 
 
 def one_per_turn(steps: Sequence[Callable[[], object]], done: Callable[[], object] | None = None) -> None:
@@ -169,5 +171,5 @@ def show_psf_field(viewer, psf_field, reference, name: str = "PSF field", *, mon
     # montage pixel i covers image pixels [i * pixel, (i + 1) * pixel) (pixel centres at integers)
     return show_image(
         viewer, name, psf_field.montage() if montage is None else montage, scale=scale * pixel, translate=translate + scale * (pixel - 1) / 2,
-        colormap="magma", contrast_limits=(0.0, 1.0), blending="additive",
+        colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", metadata={PSF_FIELD_KEY: psf_field},
     )

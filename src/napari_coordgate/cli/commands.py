@@ -177,21 +177,76 @@ def _scheduler(address: str | None):
         client.close()
 
 
-def run_deblur(args) -> int:
+def _check_device(args) -> None:
     from ..device import resolve_device
-    from ..inference.deblur import _check_fits, check_image
-    from ..model_io import load_model
 
-    image_format(args.output)
-    check_output(args.output, overwrite=args.overwrite, inputs=[args.image, args.model])
-    source = open_image(args.image)
-    model = load_model(args.model)
     if args.scheduler is None or args.scheduler in ("threads", "processes", "sync", "synchronous"):
         resolve_device(args.device)  # fail early on a device that is not here
+
+
+def run_deblur(args) -> int:
+    from ..inference.output_dtype import output_dtype_for
+    from ..model_io import load_model
+    from .batch import is_batch
+
+    output_dtype_for(args.dtype, np.float32)  # a bad --dtype fails before any work
+    if is_batch(args.image):
+        return _deblur_batch(args)
+    image_format(args.output)
+    check_output(args.output, overwrite=args.overwrite, inputs=[args.image, args.model])
+    model = load_model(args.model)
+    _check_device(args)
+    _say(_deblur_file(args, Path(args.image), Path(args.output), model))
+    return 0
+
+
+def _deblur_batch(args) -> int:
+    """Deblur every image of a folder or glob into the output folder, past bad files."""
+    from tqdm.auto import tqdm
+
+    from ..model_io import load_model
+    from .batch import plan_batch
+    from .main import _one_line
+
+    jobs, skipped = plan_batch(args.image, args.output, overwrite=args.overwrite)
+    model = load_model(args.model)
+    _check_device(args)
+    for path in skipped:
+        print(f"coordgate: note: skipped {path}: not an image file this command reads", file=sys.stderr, flush=True)
+    failed: list[tuple[Path, str]] = []
+    t0 = time.perf_counter()
+    with progress_bar("files", unit="file", total=len(jobs), quiet=args.quiet, position=0) as files:
+        for k, job in enumerate(jobs):
+            try:
+                line = _deblur_file(args, job.source, job.output, model, position=1)
+            except Exception as err:  # one bad file must not stop the batch
+                if args.debug:
+                    raise
+                failed.append((job.source, _one_line(err)))
+                tqdm.write(f"coordgate: error: {job.source}: {failed[-1][1]}", file=sys.stderr)
+            else:
+                tqdm.write(line)
+            files.update_to(k + 1)
+    done = len(jobs) - len(failed)
+    _say(f"deblurred {done} of {len(jobs)} files into {args.output} ({time.perf_counter() - t0:.1f} s)")
+    if failed:
+        names = ", ".join(str(p.name) for p, _ in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        print(f"coordgate: error: {len(failed)} of {len(jobs)} files failed: {names}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _deblur_file(args, source_path: Path, output: Path, model, position: int | None = None) -> str:
+    """Deblur one image file into ``output``; return the line that reports it."""
+    from ..inference.deblur import _check_fits, check_image
+    from ..inference.output_dtype import OutputCast
+
+    source = open_image(source_path)
     shape = tuple(source.array.shape)
     if len(shape) < 2 or 0 in shape:
-        raise ValueError(f"{args.image}: image must be at least 2D (Y, X) and non-empty, got shape {shape}")
+        raise ValueError(f"{source_path}: image must be at least 2D (Y, X) and non-empty, got shape {shape}")
     _check_fits(model, shape[-2:], args.offset)
+    cast = OutputCast.for_input(args.dtype, source.array.dtype)
     tile = None if args.tile is None else (args.tile, args.tile)
     t0 = time.perf_counter()
     chunked = source.lazy or args.chunks is not None or args.scheduler is not None
@@ -207,20 +262,22 @@ def run_deblur(args) -> int:
                 print("measuring each plane's intensity range ...", file=sys.stderr, flush=True)
             result = deblur_dask(arr, model, offset=args.offset, intensity_range=args.range,
                                  chunk_size=args.chunks or DEFAULT_CHUNK, tile_shape=tile, device=args.device)
-            with progress_bar("deblur", unit="band", quiet=args.quiet) as bar:
-                write_image(args.output, result, overwrite=args.overwrite, axes=source.axes, progress=bar.update_to)
+            with progress_bar(source_path.name, unit="band", quiet=args.quiet, position=position) as bar:
+                write_image(output, result, overwrite=args.overwrite, axes=source.axes, progress=bar.update_to,
+                            convert=cast)
     else:
         from .. import deblur
 
         image = check_image(source.array)
-        with progress_bar("deblur", unit="tile", quiet=args.quiet) as bar:
+        with progress_bar(source_path.name, unit="tile", quiet=args.quiet, position=position) as bar:
             out = deblur(image, model, offset=args.offset, tile_shape=tile, device=args.device,
                          intensity_range=args.range, progress=lambda p: bar.update_to(p.done, p.total))
-        write_image(args.output, out, overwrite=args.overwrite, axes=source.axes)
+        write_image(output, out, overwrite=args.overwrite, axes=source.axes, convert=cast)
+        del out, image
     mode = f"in chunks of {args.chunks or 'default size'}" if chunked else "in memory"
-    _say(f"wrote {args.output}: {'x'.join(map(str, shape))} float32, {model.arch}({model.depth}), {mode}, "
-               f"{time.perf_counter() - t0:.1f} s")
-    return 0
+    clipped = f"; {cast.report()}" if cast.dtype.kind != "f" else ""
+    return (f"wrote {output}: {'x'.join(map(str, shape))} {cast.dtype}, {model.arch}({model.depth}), {mode}, "
+            f"{time.perf_counter() - t0:.1f} s{clipped}")
 
 
 # -- info ---------------------------------------------------------------------------------------

@@ -153,12 +153,13 @@ def check_output(path: str | os.PathLike, *, overwrite: bool, inputs=()) -> Path
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _iter_bands(arr, progress: Callable[[int, int], None] | None, min_blocks: int = 8) -> Iterator[tuple[int, int, np.ndarray]]:
+def _iter_bands(arr, progress: Callable[[int, int], None] | None, convert=None,
+                min_blocks: int = 8) -> Iterator[tuple[int, int, np.ndarray]]:
     """Compute a dask array plane by plane, one band (row of chunks) at a time.
 
-    Yields ``(plane_index, y0, band)`` with ``band`` of shape ``(h, X)``. Several
-    bands are computed together when a band has fewer than ``min_blocks``
-    chunks, so workers stay busy.
+    Yields ``(plane_index, y0, band)`` with ``band`` of shape ``(h, X)``, passed
+    through ``convert`` when given. Several bands are computed together when a
+    band has fewer than ``min_blocks`` chunks, so workers stay busy.
     """
     import dask
 
@@ -171,12 +172,13 @@ def _iter_bands(arr, progress: Callable[[int, int], None] | None, min_blocks: in
         todo = bands[g : g + group]
         results = dask.compute(*[planes[p, row_starts[i] : row_starts[i + 1]] for p, i in todo])
         for (p, i), band in zip(todo, results):
-            yield p, int(row_starts[i]), np.asarray(band)
+            band = np.asarray(band)
+            yield p, int(row_starts[i]), band if convert is None else convert(band)
         if progress is not None:
             progress(min(g + group, len(bands)), len(bands))
 
 
-def _tiff_tiles(arr, tile: tuple[int, int], progress) -> Iterator[np.ndarray]:
+def _tiff_tiles(arr, tile: tuple[int, int], progress, convert) -> Iterator[np.ndarray]:
     """Re-cut bands of chunks into TIFF tiles, in the order TIFF stores them."""
     th, tw = tile
     width = arr.shape[-1]
@@ -190,7 +192,7 @@ def _tiff_tiles(arr, tile: tuple[int, int], progress) -> Iterator[np.ndarray]:
                 yield rows[:, x : x + tw]
         return buf
 
-    for p, _, band in _iter_bands(arr, progress):
+    for p, _, band in _iter_bands(arr, progress, convert):
         if p != current:
             if buffer is not None:
                 yield from flush(buffer, True)
@@ -212,46 +214,51 @@ def _tiff_kwargs(path: Path, shape, axes: str | None) -> dict:
     return kwargs
 
 
-def _write_tiff(tmp: str, path: Path, data, axes, progress) -> None:
+def _write_tiff(tmp: str, path: Path, data, axes, progress, convert, dtype) -> None:
     import tifffile
 
     kwargs = _tiff_kwargs(path, data.shape, axes)
-    big = int(np.prod(data.shape, dtype=np.int64)) * np.dtype(data.dtype).itemsize > 2**31
+    big = int(np.prod(data.shape, dtype=np.int64)) * dtype.itemsize > 2**31
     if not hasattr(data, "dask"):
-        tifffile.imwrite(tmp, np.asarray(data), bigtiff=big, **kwargs)
+        tifffile.imwrite(tmp, _converted(data, convert), bigtiff=big, **kwargs)
         return
     tile = tuple(min(512, _align16(s)) for s in data.shape[-2:])
     tifffile.imwrite(
-        tmp, _tiff_tiles(data, tile, progress), shape=data.shape, dtype=data.dtype, tile=tile, bigtiff=big, **kwargs
+        tmp, _tiff_tiles(data, tile, progress, convert), shape=data.shape, dtype=dtype, tile=tile, bigtiff=big, **kwargs
     )
+
+
+def _converted(data, convert) -> np.ndarray:
+    data = np.asarray(data)
+    return data if convert is None else convert(data)
 
 
 def _align16(n: int) -> int:
     return max(16, -(-n // 16) * 16)
 
 
-def _write_zarr(tmp: str, data, progress) -> None:
+def _write_zarr(tmp: str, data, progress, convert, dtype) -> None:
     import zarr
 
     chunks = tuple(1 for _ in data.shape[:-2]) + tuple(min(1024, s) for s in data.shape[-2:])
-    z = zarr.open_array(tmp, mode="w", shape=data.shape, dtype=data.dtype, chunks=chunks)
+    z = zarr.open_array(tmp, mode="w", shape=data.shape, dtype=dtype, chunks=chunks)
     if not hasattr(data, "dask"):
-        z[...] = np.asarray(data)
+        z[...] = _converted(data, convert)
         return
     lead = data.shape[:-2]
-    for p, y0, band in _iter_bands(data, progress):
+    for p, y0, band in _iter_bands(data, progress, convert):
         index = np.unravel_index(p, lead) if lead else ()
         z[(*index, slice(y0, y0 + band.shape[0]))] = band
 
 
-def _write_npy(tmp: str, data, progress) -> None:
+def _write_npy(tmp: str, data, progress, convert, dtype) -> None:
     if not hasattr(data, "dask"):
         with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(data), allow_pickle=False)
+            np.save(fh, _converted(data, convert), allow_pickle=False)
         return
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=data.dtype, shape=data.shape)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=data.shape)
     flat = out.reshape(-1, *data.shape[-2:])
-    for p, y0, band in _iter_bands(data, progress):
+    for p, y0, band in _iter_bands(data, progress, convert):
         flat[p, y0 : y0 + band.shape[0]] = band
     out.flush()
     del out
@@ -264,13 +271,16 @@ def write_image(
     overwrite: bool = False,
     axes: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    convert=None,
 ) -> Path:
     """Write a NumPy or dask array as TIFF / OME-TIFF, Zarr or ``.npy``.
 
     A dask array is computed band by band while it is written. The file
     appears under ``path`` only once complete; an existing ``path`` is
     replaced only with ``overwrite=True``. ``progress(done, total)`` is called
-    after each group of bands of a dask array.
+    after each group of bands of a dask array. ``convert`` (e.g. an
+    :class:`~napari_coordgate.inference.OutputCast`, which has a ``dtype``)
+    maps the data, band by band, to the dtype written.
     """
     fmt = image_format(path)
     path = check_output(path, overwrite=overwrite)
@@ -281,13 +291,14 @@ def write_image(
     else:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
         os.close(fd)
+    dtype = np.dtype(data.dtype if convert is None else convert.dtype)
     try:
         if fmt == "tiff":
-            _write_tiff(tmp, path, data, axes, progress)
+            _write_tiff(tmp, path, data, axes, progress, convert, dtype)
         elif fmt == "zarr":
-            _write_zarr(tmp, data, progress)
+            _write_zarr(tmp, data, progress, convert, dtype)
         else:
-            _write_npy(tmp, data, progress)
+            _write_npy(tmp, data, progress, convert, dtype)
         if path.is_dir():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -121,10 +121,15 @@ def _add_train(sub, common):
 
 
 def _add_deblur(sub, common):
-    p = sub.add_parser("deblur", parents=[common], help="remove the blur from an image (TIFF, OME-TIFF, Zarr, .npy)")
-    p.add_argument("image", help="input image (..., Y, X)")
+    p = sub.add_parser("deblur", parents=[common], help="remove the blur from images (TIFF, OME-TIFF, Zarr, .npy)")
+    p.add_argument("image", help="input image (..., Y, X); or a folder, or a quoted glob such as 'run1/*.tif', "
+                                 "to deblur every image in it")
     p.add_argument("model", help="model file (.safetensors) from 'coordgate train'")
-    _add_output(p, "output image (.tif, .ome.tif, .zarr or .npy); float32")
+    _add_output(p, "output image (.tif, .ome.tif, .zarr or .npy); for a folder or glob of inputs, the output folder "
+                   "(one file per input, same names)")
+    p.add_argument("--dtype", default=None, metavar="DTYPE",
+                   help="output dtype: float32 (default), input (the input's dtype; integers rounded and saturated, "
+                        "never wrapped, and the clipped pixels counted), or e.g. uint16, uint8, float64")
     p.add_argument("--offset", type=_pair(), default=(0, 0), help="field position Y,X of the image's top-left pixel")
     p.add_argument("--tile", type=int, default=None, help="tile side in pixels (default 1024)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")

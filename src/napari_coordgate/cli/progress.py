@@ -19,9 +19,11 @@ class _Bar(tqdm):
 
 
 @contextmanager
-def progress_bar(desc: str, *, unit: str = "it", total: int | None = None, quiet: bool = False):
-    """A tqdm bar with ``update_to(done, total)``; disabled when ``quiet``."""
-    bar = _Bar(desc=desc, unit=unit, total=total, disable=True if quiet else None, leave=False, dynamic_ncols=True)
+def progress_bar(desc: str, *, unit: str = "it", total: int | None = None, quiet: bool = False, position: int | None = None):
+    """A tqdm bar with ``update_to(done, total)``; disabled when ``quiet``.
+    ``position`` stacks bars (0 for the outer one, 1 for a bar inside it)."""
+    bar = _Bar(desc=desc, unit=unit, total=total, disable=True if quiet else None, leave=False, dynamic_ncols=True,
+               position=position)
     try:
         yield bar
     finally:

@@ -16,6 +16,7 @@ from ..models.unet import UNet
 from ..precision import ComputeMode, compute_mode
 from ..validation import check_image, check_intensity_range, check_offset, int_pair
 from .normalization import DEFAULT_PERCENTILES, IntensityScale
+from .output_dtype import OutputCast
 from .tiling import minimum_tile, plan_tiles
 
 __all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "describe_source", "DEFAULT_TILE"]
@@ -102,11 +103,14 @@ def iter_deblur(
     device: str | torch.device = "auto",
     intensity_range: tuple[float, float] | None = None,
     precision: str = "auto",
+    output_dtype=None,
 ) -> Generator[DeblurProgress, None, np.ndarray]:
     """Generator form of :func:`deblur`: yields :class:`DeblurProgress` after
     every tile and returns the result (``StopIteration.value``). Closing it
-    stops the work. Same parameters as :func:`deblur`."""
+    stops the work. Same parameters as :func:`deblur`; with an
+    ``output_dtype``, the last progress message reports the clipped pixels."""
     arr = check_image(image)
+    cast = OutputCast.for_input(output_dtype, arr.dtype)
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a napari_coordgate model (UNet, CGUNet, CoordConvUNet), got {type(model).__name__}")
     plane_shape = arr.shape[-2:]
@@ -137,7 +141,7 @@ def iter_deblur(
     was_training = model.training
     mode.prepare_model(model).eval()
     planes = arr.reshape(-1, *plane_shape)
-    out = np.empty(arr.shape, np.float32)
+    out = np.empty(arr.shape, cast.dtype)
     out_planes = out.reshape(-1, *plane_shape)
     total, done = tiles_per_plane * len(planes), 0
     try:
@@ -148,7 +152,8 @@ def iter_deblur(
                 scale = IntensityScale.from_percentiles(plane, percentiles)
             while True:
                 try:
-                    out_planes[i] = yield from _deblur_plane(model, plane, scale, (oy, ox), tile, mode, done, total)
+                    restored = yield from _deblur_plane(model, plane, scale, (oy, ox), tile, mode, done, total)
+                    out_planes[i] = cast(restored)
                     done += tiles_per_plane
                     break
                 except torch.OutOfMemoryError:
@@ -168,6 +173,8 @@ def iter_deblur(
                     yield DeblurProgress(done, total, message)
     finally:
         model.train(was_training)
+    if output_dtype is not None:
+        yield DeblurProgress(total, total, cast.report())
     return out
 
 
@@ -185,6 +192,7 @@ def deblur(
     progress: Callable[[DeblurProgress], None] | None = None,
     intensity_range: tuple[float, float] | None = None,
     precision: str = "auto",
+    output_dtype=None,
 ) -> np.ndarray:
     """Remove the instrument's blur from an image or a stack of images.
 
@@ -212,12 +220,18 @@ def deblur(
     precision : {"auto", "bf16", "fp32"}
         ``"auto"`` computes in bf16 (autocast, channels_last) where the device
         does so natively: CUDA, and CPUs with AVX-512 BF16 or AMX; otherwise
-        float32. The output is float32 either way (see :mod:`..precision`).
+        float32. The network's output is float32 either way (see :mod:`..precision`).
+    output_dtype : None, "input" or dtype-like
+        dtype of the result: float32 by default; ``"input"`` for the input's
+        dtype; or any real NumPy dtype. Integer results are rounded and
+        saturated at the dtype's limits (never wrapped), and the final progress
+        message says how many pixels were clipped (see :class:`.OutputCast`).
 
     Returns
     -------
-    (..., Y, X) ndarray of float32
-        The deblurred image, in the input's intensity units.
+    (..., Y, X) ndarray
+        The deblurred image, in the input's intensity units: float32 unless
+        ``output_dtype`` says otherwise.
 
     Notes
     -----
@@ -235,5 +249,5 @@ def deblur(
     (2, 40, 50)
     """
     gen = iter_deblur(image, model, offset=offset, tile_shape=tile_shape, device=device,
-                      intensity_range=intensity_range, precision=precision)
+                      intensity_range=intensity_range, precision=precision, output_dtype=output_dtype)
     return drive(gen, progress)

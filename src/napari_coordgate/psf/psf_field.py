@@ -13,7 +13,7 @@ from scipy import fft as sp_fft
 
 from .field_interp import node_coordinates, psf_fwhm, tent_weights, unit_sum
 
-__all__ = ["PSFField", "FIELD_KINDS"]
+__all__ = ["PSFField", "FIELD_KINDS", "is_psf_field_file"]
 
 #: Where a PSF field came from.
 FIELD_KINDS = ("simulated", "beads", "pair", "custom")
@@ -309,6 +309,19 @@ class PSFField:
             return cls(psfs, tuple(header["field_shape"]), kind=header["kind"], metadata=header.get("metadata"))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{name} holds an invalid PSF field: {err}") from None
+
+
+def is_psf_field_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a PSF-field ``.npz`` written by this package (only its
+    small JSON header is read)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files") or not {"psfs", "header"} <= set(data.files):
+                return False
+            header = json.loads(str(data["header"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("format") == _FILE_FORMAT
 
 
 def _supports(weights: np.ndarray):
