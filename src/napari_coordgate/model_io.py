@@ -24,7 +24,7 @@ from .inference.normalization import DEFAULT_PERCENTILES
 from .model_header import check_header
 from .models.unet import UNet, build_model
 
-__all__ = ["save_model", "load_model", "read_model_info", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "read_model_info", "is_model_file", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _HEADER_KEY = "napari_coordgate"
@@ -90,6 +90,26 @@ def save_model(model: UNet, path: str | os.PathLike, **metadata: Any) -> Path:
     path = Path(path)
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_HEADER_KEY: text}))
     return path
+
+
+def is_model_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a safetensors file written by this package.
+
+    Only the file's JSON header is read; the header is not checked against the
+    schema (that is :func:`read_model_info`'s job), so a damaged model of ours
+    still counts as ours and gets our error message when loaded.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if n <= 0 or n > min(100 * 2**20, size - 8):
+                return False
+            raw = json.loads(fh.read(n))
+        return isinstance(raw, dict) and _HEADER_KEY in (raw.get("__metadata__") or {})
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return False
 
 
 def read_model_info(path: str | os.PathLike) -> dict:
