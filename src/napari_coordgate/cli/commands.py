@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .io import check_output, image_format, open_image, write_image
+from .io import check_output, image_format, open_image
 from .progress import progress_bar
 
 __all__ = ["run_calibrate", "run_train", "run_deblur", "run_info"]
@@ -153,30 +152,6 @@ def run_train(args) -> int:
 
 
 # -- deblur -------------------------------------------------------------------------------------
-@contextmanager
-def _scheduler(address: str | None):
-    """Run dask work on a named local scheduler or a dask.distributed cluster."""
-    if address is None:
-        yield None
-        return
-    import dask
-
-    if address in ("threads", "processes", "sync", "synchronous"):
-        with dask.config.set(scheduler=address):
-            yield None
-        return
-    from distributed import Client
-
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as err:
-        raise OSError(f"cannot reach the dask scheduler at {address}: {err}") from None
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def _check_device(args) -> None:
     from ..device import resolve_device
 
@@ -184,10 +159,18 @@ def _check_device(args) -> None:
         resolve_device(args.device)  # fail early on a device that is not here
 
 
+def _file_options(args):
+    from .batch import FileOptions
+
+    return FileOptions(offset=tuple(args.offset), tile_shape=None if args.tile is None else (args.tile, args.tile),
+                       device=args.device, intensity_range=args.range, output_dtype=args.dtype, chunks=args.chunks,
+                       scheduler=args.scheduler, overwrite=args.overwrite)
+
+
 def run_deblur(args) -> int:
     from ..inference.output_dtype import output_dtype_for
     from ..model_io import load_model
-    from .batch import is_batch
+    from .batch import is_batch, iter_deblur_file
 
     output_dtype_for(args.dtype, np.float32)  # a bad --dtype fails before any work
     if is_batch(args.image):
@@ -196,7 +179,18 @@ def run_deblur(args) -> int:
     check_output(args.output, overwrite=args.overwrite, inputs=[args.image, args.model])
     model = load_model(args.model)
     _check_device(args)
-    _say(_deblur_file(args, Path(args.image), Path(args.output), model))
+    if args.range is None and args.chunks is not None and not args.quiet and sys.stderr.isatty():
+        print("measuring each plane's intensity range ...", file=sys.stderr, flush=True)
+    with progress_bar("deblur", unit="tile", quiet=args.quiet) as bar:
+        work = iter_deblur_file(Path(args.image), Path(args.output), model, _file_options(args))
+        while True:
+            try:
+                event = next(work)
+            except StopIteration as stop:
+                line = stop.value
+                break
+            bar.update_to(event.done, event.total)
+    _say(line)
     return 0
 
 
@@ -205,28 +199,34 @@ def _deblur_batch(args) -> int:
     from tqdm.auto import tqdm
 
     from ..model_io import load_model
-    from .batch import plan_batch
-    from .main import _one_line
+    from .batch import iter_deblur_files, plan_batch
 
     jobs, skipped = plan_batch(args.image, args.output, overwrite=args.overwrite)
     model = load_model(args.model)
     _check_device(args)
     for path in skipped:
         print(f"coordgate: note: skipped {path}: not an image file this command reads", file=sys.stderr, flush=True)
-    failed: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
-    with progress_bar("files", unit="file", total=len(jobs), quiet=args.quiet, position=0) as files:
-        for k, job in enumerate(jobs):
+    with progress_bar("files", unit="file", total=len(jobs), quiet=args.quiet, position=0) as files, \
+            progress_bar("tiles", unit="tile", quiet=args.quiet, position=1) as tiles:
+        work = iter_deblur_files(jobs, model, _file_options(args))
+        while True:
             try:
-                line = _deblur_file(args, job.source, job.output, model, position=1)
-            except Exception as err:  # one bad file must not stop the batch
+                event = next(work)
+            except StopIteration as stop:
+                failed = stop.value
+                break
+            if event.kind == "tiles":
+                tiles.set_description(event.source.name, refresh=False)
+                tiles.update_to(event.done, event.total)
+                continue
+            if event.kind == "failed":
                 if args.debug:
-                    raise
-                failed.append((job.source, _one_line(err)))
-                tqdm.write(f"coordgate: error: {job.source}: {failed[-1][1]}", file=sys.stderr)
+                    raise event.extra["error"]
+                tqdm.write(f"coordgate: error: {event.source}: {event.message}", file=sys.stderr)
             else:
-                tqdm.write(line)
-            files.update_to(k + 1)
+                tqdm.write(event.message)
+            files.update_to(event.index + 1)
     done = len(jobs) - len(failed)
     _say(f"deblurred {done} of {len(jobs)} files into {args.output} ({time.perf_counter() - t0:.1f} s)")
     if failed:
@@ -234,50 +234,6 @@ def _deblur_batch(args) -> int:
         print(f"coordgate: error: {len(failed)} of {len(jobs)} files failed: {names}", file=sys.stderr, flush=True)
         return 1
     return 0
-
-
-def _deblur_file(args, source_path: Path, output: Path, model, position: int | None = None) -> str:
-    """Deblur one image file into ``output``; return the line that reports it."""
-    from ..inference.deblur import _check_fits, check_image
-    from ..inference.output_dtype import OutputCast
-
-    source = open_image(source_path)
-    shape = tuple(source.array.shape)
-    if len(shape) < 2 or 0 in shape:
-        raise ValueError(f"{source_path}: image must be at least 2D (Y, X) and non-empty, got shape {shape}")
-    _check_fits(model, shape[-2:], args.offset)
-    cast = OutputCast.for_input(args.dtype, source.array.dtype)
-    tile = None if args.tile is None else (args.tile, args.tile)
-    t0 = time.perf_counter()
-    chunked = source.lazy or args.chunks is not None or args.scheduler is not None
-    if chunked:
-        import dask.array as da
-
-        from ..scale import deblur_dask
-        from ..scale.dask_deblur import DEFAULT_CHUNK
-
-        arr = source.array if source.lazy else da.from_array(check_image(source.array), chunks=-1)
-        with _scheduler(args.scheduler):
-            if args.range is None and not args.quiet and sys.stderr.isatty():
-                print("measuring each plane's intensity range ...", file=sys.stderr, flush=True)
-            result = deblur_dask(arr, model, offset=args.offset, intensity_range=args.range,
-                                 chunk_size=args.chunks or DEFAULT_CHUNK, tile_shape=tile, device=args.device)
-            with progress_bar(source_path.name, unit="band", quiet=args.quiet, position=position) as bar:
-                write_image(output, result, overwrite=args.overwrite, axes=source.axes, progress=bar.update_to,
-                            convert=cast)
-    else:
-        from .. import deblur
-
-        image = check_image(source.array)
-        with progress_bar(source_path.name, unit="tile", quiet=args.quiet, position=position) as bar:
-            out = deblur(image, model, offset=args.offset, tile_shape=tile, device=args.device,
-                         intensity_range=args.range, progress=lambda p: bar.update_to(p.done, p.total))
-        write_image(output, out, overwrite=args.overwrite, axes=source.axes, convert=cast)
-        del out, image
-    mode = f"in chunks of {args.chunks or 'default size'}" if chunked else "in memory"
-    clipped = f"; {cast.report()}" if cast.dtype.kind != "f" else ""
-    return (f"wrote {output}: {'x'.join(map(str, shape))} {cast.dtype}, {model.arch}({model.depth}), {mode}, "
-            f"{time.perf_counter() - t0:.1f} s{clipped}")
 
 
 # -- info ---------------------------------------------------------------------------------------
