@@ -105,3 +105,62 @@ def test_live_preview_follows_the_dims_slider(qtbot, viewer, widget, calibrated,
     qtbot.waitUntil(lambda: shows(3), timeout=TIMEOUT)
     assert viewer.layers[name].ndim == 2
     qtbot.waitUntil(lambda: widget._preview_worker is None, timeout=TIMEOUT)
+
+
+# -- output dtype and batches ---------------------------------------------------------------------
+def test_output_dtype_input_saturates_and_reports(qtbot, viewer, widget, calibrated, click, rng):
+    data = rng.integers(0, 65535, size=(40, 48), dtype=np.uint16)
+    widget._image.value = viewer.add_image(data, name="u16")
+    widget._dtype.value = "input"
+    click(widget._run_button)
+    wait_idle(qtbot, widget)
+    result = viewer.layers["u16 deblurred"].data
+    expected = np.clip(np.rint(deblur(data, calibrated.model, device="cpu")), 0, 65535)
+    assert result.dtype == np.uint16
+    assert np.abs(result.astype(float) - expected).max() <= 1  # bf16 vs fp32 rounding at most
+    assert "uint16:" in widget._status.text() and "clipped" in widget._status.text()
+
+
+def test_deblur_all_image_layers_goes_past_a_bad_one(qtbot, viewer, widget, click, rng, notifications):
+    viewer.add_image(rng.random((32, 32)), name="a")
+    viewer.add_image(rng.random((2, 24, 24)), name="b")
+    viewer.add_image(rng.random((80, 80)), name="too big")
+    click(widget._all_button)
+    wait_idle(qtbot, widget)
+    assert {"a deblurred", "b deblurred"} <= {layer.name for layer in viewer.layers}
+    assert "too big deblurred" not in viewer.layers
+    assert any("'too big' failed" in m and "does not fit" in m for m in notifications.errors)
+    assert "Deblurred 2 of 3 layers" in widget._status.text()
+
+
+def test_deblur_a_folder_in_the_background(qtbot, tmp_path, widget, calibrated, rng, notifications):
+    import tifffile
+
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    images = {f"img{k}.tif": rng.integers(0, 4000, size=(40, 40), dtype=np.uint16) for k in range(3)}
+    for name, image in images.items():
+        tifffile.imwrite(source / name, image)
+    (source / "bad.tif").write_bytes(b"II*\x00 broken")
+    widget._dtype.value = "input"
+    widget.deblur_folder(str(source), str(target))
+    wait_idle(qtbot, widget)
+    assert sorted(p.name for p in target.iterdir()) == sorted(images)
+    for name, image in images.items():
+        assert tifffile.imread(target / name).dtype == np.uint16
+    assert any("bad.tif failed" in m for m in notifications.errors)
+    assert "Deblurred 3 of 4 files" in widget._status.text()
+    # a second run would overwrite: refused before anything runs
+    widget.deblur_folder(str(source), str(target))
+    assert widget._worker is None and "already exist" in widget._status.text()
+
+
+def test_cancel_a_folder_leaves_no_partial_file(qtbot, tmp_path, widget, click, rng):
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for k in range(3):
+        np.save(source / f"s{k}.npy", rng.random((200, 64, 64)).astype(np.float32))
+    widget.deblur_folder(str(source), str(target))
+    click(widget._cancel_button)
+    wait_idle(qtbot, widget)
+    assert list(target.iterdir()) == [] and "Cancelled" in widget._status.text()

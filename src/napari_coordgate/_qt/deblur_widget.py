@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, Container, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QProgressBar, QWidget
+from qtpy.QtWidgets import QFileDialog, QProgressBar, QWidget
 
-from ..inference import iter_deblur
+from ..cli.batch import FileEvent, FileOptions, iter_deblur_files, plan_batch
+from ..inference import OUTPUT_DTYPES, OutputCast, iter_deblur
 from ..inference.image_change import describe_change
 from ._controls import (StatusLine, ask_open_path, button, collapsible, info_label, layer_combo, report_error,
                         scrolling_layout)
-from ._layers import image_plane_scale, show_image
+from ._layers import image_plane_scale, is_plugin_output, show_image
 from ._model_files import load_current_model
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
@@ -28,18 +31,56 @@ _COPIED = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_lab
 
 
 @thread_worker(ignore_errors=True)
-def deblur_job(image, model, offset, device, cancel: threading.Event, report: bool = False):
+def deblur_job(image, model, offset, device, cancel: threading.Event, report: bool = False, output_dtype=None):
     """Deblur ``image`` in a worker: yields ``DeblurProgress``; returns
-    ``(array, ImageChange or None)``, or None once ``cancel`` is set.
+    ``(array, ImageChange or None, clipping report)``, or None once ``cancel`` is set.
 
     With ``report``, how the image changed (:func:`describe_change`) is
-    measured here too, so the GUI thread only shows it.
+    measured here too (on the float32 result), so the GUI thread only shows it.
+    The result is then cast to ``output_dtype`` (see :class:`OutputCast`).
     """
     with MODEL_LOCK, leave_a_core_for_the_gui():
         result = yield from until_cancelled(iter_deblur(image, model, offset=offset, device=device), cancel)
     if result is None:
         return None
-    return result, (describe_change(np.asarray(image), result) if report else None)
+    change = describe_change(np.asarray(image), result) if report else None
+    cast = OutputCast.for_input(output_dtype, np.dtype(image.dtype))
+    return cast(result), change, (cast.report() if cast.dtype.kind != "f" else "")
+
+
+@dataclass(frozen=True)
+class LayerDone:
+    """One layer of :func:`deblur_layers_job` finished (``result`` None if it failed, with ``message``)."""
+
+    name: str
+    result: object
+    message: str
+
+
+@thread_worker(ignore_errors=True)
+def deblur_layers_job(items, model, offset, device, output_dtype, cancel: threading.Event):
+    """Deblur each ``(name, data)`` in turn, yielding tile progress and a
+    :class:`LayerDone` per layer; a layer that fails is reported and the rest go on."""
+    with MODEL_LOCK, leave_a_core_for_the_gui():
+        for name, data in items:
+            try:
+                result = yield from until_cancelled(iter_deblur(data, model, offset=offset, device=device), cancel)
+            except Exception as err:  # e.g. a layer that does not fit the field: report it, go on
+                yield LayerDone(name, None, " ".join(str(err).split()) or type(err).__name__)
+                continue
+            if result is None:
+                return None
+            cast = OutputCast.for_input(output_dtype, np.dtype(data.dtype))
+            yield LayerDone(name, cast(result), cast.report() if cast.dtype.kind != "f" else "")
+    return True
+
+
+@thread_worker(ignore_errors=True)
+def deblur_folder_job(jobs, model, options: FileOptions, cancel: threading.Event):
+    """Deblur image files into their outputs (see :func:`iter_deblur_files`);
+    returns the failures, or None if cancelled (no partial file is left)."""
+    with MODEL_LOCK, leave_a_core_for_the_gui():
+        return (yield from until_cancelled(iter_deblur_files(jobs, model, options), cancel))
 
 
 class DeblurWidget(QWidget):
@@ -70,13 +111,21 @@ class DeblurWidget(QWidget):
         self._offset_x = SpinBox(label="ROI offset x", max=2**20, tooltip="Field column of the image's top-left pixel")
         self._device = DevicePicker(self._state)
         self._live = CheckBox(text="Live preview of the visible plane")
+        self._dtype = ComboBox(label="output dtype", choices=OUTPUT_DTYPES, value="float32",
+                               tooltip="float32 keeps every value; 'input' (or an integer type) rounds and saturates "
+                                       "at the type's limits, never wraps, and says how many pixels were clipped")
+        self._all_button = button("Deblur all image layers",
+                                  "Deblur every image layer (not the plugin's own layers) into its own new layer")
+        self._folder_button = button("Deblur a folder…",
+                                     "Deblur every image file of a folder into another folder, in the background")
         self._run_button = button("Deblur", "Deblur the whole layer (every plane) into a new layer")
         self._cancel_button = button("Cancel")
         self._cancel_button.enabled = False
         self._compare_button = button("Compare side by side",
                                       "Show the image and its deblurred result next to each other (click again "
                                       "to go back)")
-        self._form = Container(widgets=[self._image, self._model, self._load_button, self._live])
+        self._form = Container(widgets=[self._image, self._model, self._load_button, self._dtype, self._live])
+        self._batch_buttons = Container(widgets=[self._all_button, self._folder_button], labels=False)
         self._advanced_form = Container(widgets=[self._offset_y, self._offset_x, *self._device.widgets])
         self._buttons = Container(widgets=[self._run_button, self._cancel_button], layout="horizontal", labels=False)
         self._progress = QProgressBar()
@@ -84,7 +133,8 @@ class DeblurWidget(QWidget):
         self._status = StatusLine()
         self._comparing: dict | None = None  # layer visibility before "compare", while comparing
         scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
-                                self._buttons.native, self._progress, self._status, self._compare_button.native))
+                                self._buttons.native, collapsible("batch", [self._batch_buttons.native]),
+                                self._progress, self._status, self._compare_button.native))
 
         self._preview_timer = QTimer(self)  # coalesce fast slider moves into one preview
         self._preview_timer.setSingleShot(True)
@@ -92,6 +142,8 @@ class DeblurWidget(QWidget):
         self._preview_timer.timeout.connect(self._preview)
         self._run_button.clicked.connect(self._run)
         self._cancel_button.clicked.connect(self._cancel)
+        self._all_button.clicked.connect(self.deblur_all_layers)
+        self._folder_button.clicked.connect(self._ask_folder)
         self._load_button.clicked.connect(self._ask_load_model)
         self._compare_button.clicked.connect(self._toggle_compare)
         self._live.changed.connect(self._schedule_preview)
@@ -165,20 +217,138 @@ class DeblurWidget(QWidget):
         layer, model = inputs
         self._cancel_preview.set()  # the full run has priority over a preview
         self._cancel_run = threading.Event()
-        worker = deblur_job(layer.data, model, self._offset, self._state.device, self._cancel_run, report=True)
-        worker.yielded.connect(self._on_progress)
+        worker = deblur_job(layer.data, model, self._offset, self._state.device, self._cancel_run, report=True,
+                            output_dtype=self._output_dtype)
         worker.returned.connect(lambda result, layer=layer: self._add_result(layer, result))
+        self._start(worker, f"Deblurring '{layer.name}' {tuple(layer.data.shape)}…")
+
+    @property
+    def _output_dtype(self):
+        return None if self._dtype.value == "float32" else self._dtype.value
+
+    def _start(self, worker, message: str) -> None:
+        worker.yielded.connect(self._on_progress)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self._run_button.enabled, self._cancel_button.enabled = False, True
-        self._status.show_message(f"Deblurring '{layer.name}' {tuple(layer.data.shape)}…", "busy")
+        for b in (self._run_button, self._all_button, self._folder_button):
+            b.enabled = False
+        self._cancel_button.enabled = True
+        self._status.show_message(message, "busy")
         worker.start()
+
+    # -- batches ----------------------------------------------------------------------------
+    def deblur_all_layers(self) -> None:
+        """Deblur every image layer (except this plugin's outputs) into its own new layer."""
+        if self._worker is not None:
+            return
+        model = self._state.model
+        layers = [layer for layer in self._viewer.layers if isinstance(layer, napari.layers.Image)
+                  and not is_plugin_output(layer) and not layer.rgb and not layer.multiscale]
+        if model is None or not layers:
+            problem = "there is no model yet: fine-tune one or load a model file" if model is None else \
+                "there is no image layer to deblur (RGB and multiscale layers are skipped)"
+            self._status.show_message(problem, "error")
+            show_error(f"Deblur: {problem}")
+            return
+        self._cancel_preview.set()
+        self._cancel_run = threading.Event()
+        self._batch_sources = {layer.name: layer for layer in layers}
+        self._batch_failed: list[str] = []
+        self._batch_done = 0
+        worker = deblur_layers_job([(layer.name, layer.data) for layer in layers], model, self._offset,
+                                   self._state.device, self._output_dtype, self._cancel_run)
+        worker.returned.connect(self._on_layers_done)
+        self._start(worker, f"Deblurring {len(layers)} layers…")
+
+    def _on_layer_done(self, item: LayerDone) -> None:
+        source = self._batch_sources.get(item.name)
+        if item.result is None or source is None or source not in self._viewer.layers:
+            self._batch_failed.append(item.name)
+            show_error(f"Deblur: '{item.name}' failed: {item.message}")
+            return
+        self._batch_done += 1
+        self._add_result(source, (item.result, None, item.message))
+
+    def _on_layers_done(self, outcome) -> None:
+        n = len(self._batch_sources)
+        if outcome is None:
+            self._status.show_message(f"Cancelled after {self._batch_done} of {n} layers.", "warning")
+            return
+        failed = f"; failed: {', '.join(self._batch_failed)}" if self._batch_failed else ""
+        self._status.show_message(f"Deblurred {self._batch_done} of {n} layers{failed}.",
+                                  "warning" if self._batch_failed else "ok")
+
+    def _ask_folder(self) -> None:
+        source = QFileDialog.getExistingDirectory(self, "Folder of images to deblur")
+        if not source:
+            return
+        target = QFileDialog.getExistingDirectory(self, "Folder to write the deblurred images to")
+        if target:
+            self.deblur_folder(source, target)
+
+    def deblur_folder(self, source: str, target: str) -> None:
+        """Deblur every image file of ``source`` into ``target`` (same names), in the background.
+
+        Existing outputs are never replaced: the run is refused before it starts.
+        """
+        if self._worker is not None:
+            return
+        model = self._state.model
+        try:
+            if model is None:
+                raise ValueError("there is no model yet: fine-tune one or load a model file")
+            jobs, skipped = plan_batch(str(source), str(target), overwrite=False)
+        except (OSError, ValueError) as err:
+            self._status.show_message(str(err), "error")
+            show_error(f"Deblur: {err}")
+            return
+        if skipped:
+            show_warning(f"Deblur: skipping {len(skipped)} files that are not images "
+                         f"({', '.join(p.name for p in skipped[:3])}{' …' if len(skipped) > 3 else ''})")
+        self._cancel_preview.set()
+        self._cancel_run = threading.Event()
+        self._folder = (Path(target), len(jobs))
+        self._batch_failed = []
+        self._batch_done = 0
+        options = FileOptions(offset=self._offset, device=self._state.device, output_dtype=self._output_dtype)
+        worker = deblur_folder_job(jobs, model, options, self._cancel_run)
+        worker.returned.connect(self._on_folder_done)
+        self._start(worker, f"Deblurring {len(jobs)} files into {target}…")
+
+    def _on_file_event(self, event: FileEvent) -> None:
+        n = self._folder[1]
+        if event.kind == "tiles":
+            self._progress.setFormat(f"file {event.index + 1} / {n}: %v / %m tiles")
+            self._progress.setMaximum(max(1, event.total))
+            self._progress.setValue(event.done)
+        elif event.kind == "failed":
+            self._batch_failed.append(event.source.name)
+            show_error(f"Deblur: {event.source.name} failed: {event.message}")
+        else:
+            self._batch_done += 1
+            self._status.show_message(f"{self._batch_done} of {n} files: {event.message}", "busy")
+
+    def _on_folder_done(self, failed) -> None:
+        target, n = self._folder
+        if failed is None:
+            self._status.show_message(f"Cancelled after {self._batch_done} of {n} files (in {target}); the file "
+                                      "being deblurred was not written.", "warning")
+            return
+        names = f"; failed: {', '.join(p.name for p, _ in failed)}" if failed else ""
+        self._status.show_message(f"Deblurred {n - len(failed)} of {n} files into {target}{names}.",
+                                  "warning" if failed else "ok")
 
     def _cancel(self) -> None:
         self._cancel_run.set()
 
     def _on_progress(self, step) -> None:
+        if isinstance(step, LayerDone):
+            self._on_layer_done(step)
+            return
+        if isinstance(step, FileEvent):
+            self._on_file_event(step)
+            return
         self._progress.setFormat("%v / %m tiles")
         self._progress.setMaximum(step.total)
         self._progress.setValue(step.done)
@@ -189,14 +359,16 @@ class DeblurWidget(QWidget):
         if outcome is None:
             self._status.show_message("Cancelled; no layer was added.", "warning")
             return
-        result, change = outcome
+        result, change, clipped = outcome
         props = {key: getattr(source, key) for key in _COPIED if hasattr(source, key)}
         props["metadata"] = dict(source.metadata)
         # the source's contrast, so that toggling between the two compares like with like
         layer = show_image(self._viewer, f"{source.name} deblurred", result, role="result",
                            contrast_limits=tuple(source.contrast_limits), **props)
         self._result_pair = (source, layer)
-        text = f"Added '{layer.name}' {result.shape}, shown with the source's contrast."
+        text = f"Added '{layer.name}' {result.shape} {result.dtype}, shown with the source's contrast."
+        if clipped:
+            text += f"\n{clipped}."
         self._status.show_message(text + (f"\n{change.sentence()}." if change is not None else ""), "ok")
 
     # -- comparing --------------------------------------------------------------------------
@@ -226,7 +398,9 @@ class DeblurWidget(QWidget):
 
     def _on_finished(self) -> None:
         self._worker = None
-        self._run_button.enabled, self._cancel_button.enabled = True, False
+        for b in (self._run_button, self._all_button, self._folder_button):
+            b.enabled = True
+        self._cancel_button.enabled = False
         self._idle_progress()
 
     # -- live preview -----------------------------------------------------------------------
