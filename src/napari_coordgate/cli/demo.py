@@ -66,8 +66,19 @@ def _scores(pred, truth, scale, masks) -> dict:
     return {"psnr": psnr(p, t), "ssim": ssim(p, t), "psnr_centre": regions["centre"], "psnr_edge": regions["edge"]}
 
 
-def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> None:
-    import matplotlib
+def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> str:
+    """Write the figure; return "" or, without matplotlib, a note on the plainer figure written."""
+    try:
+        import matplotlib
+    except ImportError:
+        from ..image_strip import save_strip
+
+        low, high = np.percentile(truth, (0.5, 99.8))
+        spread = max(float(np.abs(gate - 1).max()), 1e-3)
+        save_strip(path, [blurred, deblurred, truth, gate], [(low, high)] * 3 + [(1 - spread, 1 + spread)],
+                   ["gray"] * 3 + ["diverging"])
+        return ("figure without titles (blurred | deblurred | truth | gate map): matplotlib is not installed; "
+                "pip install 'napari-coordgate[napari]' for the full figure")
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -89,6 +100,7 @@ def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> None:
         ax.set_yticks([])
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return ""
 
 
 def _strongest_gate(model) -> np.ndarray:
@@ -160,7 +172,9 @@ def run_demo(args) -> int:
     save_model(model, out / "model.safetensors", **trained.metadata)
     for name, image in (("blurred", blurred), ("deblurred", deblurred), ("truth", truth)):
         write_image(out / f"{name}.tif", np.asarray(image, np.float32), overwrite=True)
-    _figure(out / "figure.png", blurred, deblurred, truth, _strongest_gate(model), metrics)
+    note = _figure(out / "figure.png", blurred, deblurred, truth, _strongest_gate(model), metrics)
+    if note:
+        say(f"    {note}")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     say(f"done in {time.perf_counter() - t_start:.0f} s: see {out / 'figure.png'}")
     return 0
