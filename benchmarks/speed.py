@@ -112,12 +112,13 @@ def throughput(args):
     return result
 
 
-def _child(size: int, tile: int | None, mode: str, depth: int, channels: int) -> dict:
+def _child(size: int, tile: int | None, mode: str, depth: int, channels: int, chunk: int | None = None) -> dict:
     """Runs in a fresh process: peak RSS growth while deblurring one size x size image."""
     import dask.array as da
 
     from napari_coordgate import CGUNet, deblur
     from napari_coordgate.scale import deblur_dask
+    from napari_coordgate.scale.dask_deblur import DEFAULT_CHUNK
 
     torch.manual_seed(0)
     model = CGUNet(depth, (size, size), channels).eval()
@@ -134,12 +135,14 @@ def _child(size: int, tile: int | None, mode: str, depth: int, channels: int) ->
             del image
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             t0 = time.perf_counter()
-            lazy = deblur_dask(da.from_zarr(src), model, chunk_size=1024, intensity_range=(0, 1), device="cpu")
+            tile_shape = None if tile is None else (tile, tile)  # None: the library's default
+            lazy = deblur_dask(da.from_zarr(src), model, chunk_size=chunk or DEFAULT_CHUNK, tile_shape=tile_shape,
+                               intensity_range=(0, 1), device="cpu")
             lazy.to_zarr(f"{tmp}/out.zarr", compute=True)
     else:
         deblur(image, model, device="cpu", tile_shape=None if tile is None else (tile, tile))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"size": size, "mode": mode, "tile": tile, "peak_growth_mib": (after - before) / 1024,
+    return {"size": size, "mode": mode, "tile": tile, "chunk": chunk, "peak_growth_mib": (after - before) / 1024,
             "image_mib": size * size * 4 / 2**20, "seconds": time.perf_counter() - t0}
 
 
@@ -147,9 +150,12 @@ def memory(args):
     rows = []
     for size in args.sizes:
         modes = [("tiled", args.tile)] + ([("untiled", size)] if size <= args.untiled_max else [])
-        modes += [("dask", None)] if args.dask else []
+        modes += [("dask", args.dask_tile)] if args.dask else []
+        if args.dask_only:
+            modes = [m for m in modes if m[0] == "dask"]
         for mode, tile in modes:
-            cmd = [sys.executable, __file__, "_child", str(size), str(tile), mode, str(args.depth), str(args.channels)]
+            cmd = [sys.executable, __file__, "_child", str(size), str(tile), mode, str(args.depth), str(args.channels),
+                   str(args.chunk)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             rows.append(row)
@@ -160,8 +166,9 @@ def memory(args):
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        size, tile, mode, depth, channels = sys.argv[2:7]
-        print(json.dumps(_child(int(size), None if tile == "None" else int(tile), mode, int(depth), int(channels))))
+        size, tile, mode, depth, channels, chunk = sys.argv[2:8]
+        print(json.dumps(_child(int(size), None if tile == "None" else int(tile), mode, int(depth), int(channels),
+                                None if chunk == "None" else int(chunk))))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -177,6 +184,9 @@ def main() -> None:
             p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
             p.add_argument("--tile", type=int, default=512)
             p.add_argument("--dask", action="store_true", help="also the chunked dask path (Zarr in, Zarr out)")
+            p.add_argument("--dask-only", action="store_true", help="only the dask path")
+            p.add_argument("--chunk", type=int, default=None, help="dask chunk side (default: the library's)")
+            p.add_argument("--dask-tile", type=int, default=None, help="tile inside a dask chunk (default: the library's)")
             p.add_argument("--untiled-max", type=int, default=2048, help="largest size also run as one tile")
         else:
             p.add_argument("--size", type=int, default=1024 if name == "overhead" else 2048)

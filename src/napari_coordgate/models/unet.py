@@ -21,7 +21,10 @@ from .coord_grid import as_offsets
 from .coordgate import CoordGate
 from ..validation import int_pair, integer
 
-__all__ = ["UNet", "CGUNet", "CoordConvUNet", "MODEL_CLASSES"]
+__all__ = ["UNet", "CGUNet", "CoordConvUNet", "MODEL_CLASSES", "GATE_CACHE_BYTES"]
+
+#: Memory for cached gate maps, per model (see :meth:`CGUNet.set_gate_cache`).
+GATE_CACHE_BYTES = 256 * 2**20
 
 
 class UNet(nn.Module):
@@ -197,6 +200,20 @@ class CGUNet(UNet):
             depth, base_channels, field_shape, residual=residual,
             gate_hidden=int(gate_hidden), gate_layers=int(gate_layers),
         )
+        self.set_gate_cache(GATE_CACHE_BYTES)
+
+    def set_gate_cache(self, total_bytes: int) -> None:
+        """Share a memory budget for cached gate maps among the gated blocks.
+
+        Inference caches each block's gate maps per tile position (they depend
+        on the position only), which makes every plane of a stack after the
+        first cheaper. The budget is for the whole model: per block, it would
+        multiply by the number of blocks (5 for depth 3).
+        """
+        blocks = [b for _, _, b in self.gated_blocks()]
+        for block in blocks:
+            block.cache_bytes = int(total_bytes) // len(blocks)
+            block.clear_cache()
 
 
 class CoordConvUNet(UNet):

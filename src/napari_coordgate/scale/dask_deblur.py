@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,10 +28,18 @@ from ..inference.deblur import deblur as deblur_array
 from ..models.unet import UNet, build_model
 from .intensity import plane_intensity_ranges
 
-__all__ = ["deblur_dask", "plan_chunks", "overlap_depth", "DEFAULT_CHUNK"]
+__all__ = ["deblur_dask", "plan_chunks", "overlap_depth", "DEFAULT_CHUNK", "DEFAULT_CHUNK_TILE", "MAX_CHUNKS_IN_FLIGHT"]
 
 #: Default chunk side in pixels (before alignment).
 DEFAULT_CHUNK = 1024
+#: Default tile side inside a chunk: the network's activations for one tile are
+#: what dominates memory (docs/benchmarks.md, "Peak memory"), so a chunk is
+#: deblurred in tiles of this size rather than in one piece.
+DEFAULT_CHUNK_TILE = 512
+#: Chunks deblurred at the same time in one process, whatever the number of dask
+#: threads: torch already spreads one chunk over the cores, and each chunk in
+#: flight holds its tile's activations.
+MAX_CHUNKS_IN_FLIGHT = 2
 
 
 def _align_up(n: int, a: int) -> int:
@@ -65,7 +74,7 @@ def plan_chunks(length: int, chunk: int, depth: int, alignment: int) -> tuple[in
 @dataclass(frozen=True)
 class ModelSpec:
     """A model as plain data (config + safetensors bytes) that ships cheaply to
-    dask workers and is rebuilt there once per worker thread."""
+    dask workers and is rebuilt there, into a small pool (see :meth:`borrow`)."""
 
     config: dict
     percentiles: tuple[float, float]
@@ -85,33 +94,68 @@ class ModelSpec:
     def __dask_tokenize__(self):
         return ("napari-coordgate-model", self.token)
 
-    def build(self) -> UNet:
-        """The model for the calling thread (built on first use, then cached)."""
-        key = (self.token, threading.get_ident())
-        with _CACHE_LOCK:
-            model = _MODEL_CACHE.get(key)
-            if model is not None:
-                _MODEL_CACHE.move_to_end(key)
-                return model
+    def _build(self) -> UNet:
         from safetensors.torch import load
 
         model = build_model(self.config)
         model.load_state_dict(load(self.weights), strict=True)
         model.percentiles = tuple(self.percentiles)
         model.source_path = self.source_path
-        model.eval()
-        with _CACHE_LOCK:
-            _MODEL_CACHE[key] = model
-            while len(_MODEL_CACHE) > _CACHE_SIZE:
-                _MODEL_CACHE.popitem(last=False)
-        return model
+        return model.eval()
+
+    @contextmanager
+    def borrow(self) -> Iterator[UNet]:
+        """A model of this spec for the calling thread's exclusive use.
+
+        Models come from a pool of at most :data:`MAX_CHUNKS_IN_FLIGHT` per
+        process (built on first use, then reused): a thread waits for a free
+        one, so at most that many chunks are deblurred at once and memory does
+        not grow with the number of dask threads. Torch modules are not shared
+        between concurrent threads (inference toggles eval mode and fills the
+        gate cache).
+        """
+        with _POOL_LOCK:
+            pool = _POOLS.get(self.token)
+            if pool is None:
+                while len(_POOLS) >= _MAX_SPECS:  # forget the least recently used model spec
+                    _POOLS.popitem(last=False)
+                pool = _POOLS[self.token] = _ModelPool()
+            _POOLS.move_to_end(self.token)
+        model = pool.take(self._build)
+        try:
+            yield model
+        finally:
+            pool.give_back(model)
 
 
-# One model per (model, thread): torch modules are not shared between threads,
-# because inference toggles eval mode and fills the gate cache.
-_MODEL_CACHE: OrderedDict[tuple[str, int], UNet] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 16
+class _ModelPool:
+    """Up to :data:`MAX_CHUNKS_IN_FLIGHT` built models of one spec."""
+
+    def __init__(self) -> None:
+        self._free: list[UNet] = []
+        self._slots = threading.BoundedSemaphore(MAX_CHUNKS_IN_FLIGHT)
+        self._lock = threading.Lock()
+
+    def take(self, build) -> UNet:
+        self._slots.acquire()
+        try:
+            with self._lock:
+                if self._free:
+                    return self._free.pop()
+            return build()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def give_back(self, model: UNet) -> None:
+        with self._lock:
+            self._free.append(model)
+        self._slots.release()
+
+
+_POOLS: OrderedDict[str, _ModelPool] = OrderedDict()
+_POOL_LOCK = threading.Lock()
+_MAX_SPECS = 4
 
 
 def _deblur_block(
@@ -149,15 +193,15 @@ def _deblur_block(
                 "use larger chunks"
             )
         start.append(begin)
-    model = spec.build()
-    return deblur_array(
-        block,
-        model,
-        offset=(offset[0] + start[0], offset[1] + start[1]),
-        tile_shape=tile_shape,
-        device=device,
-        intensity_range=tuple(ranges[plane]),
-    )
+    with spec.borrow() as model:
+        return deblur_array(
+            block,
+            model,
+            offset=(offset[0] + start[0], offset[1] + start[1]),
+            tile_shape=tile_shape or (DEFAULT_CHUNK_TILE, DEFAULT_CHUNK_TILE),
+            device=device,
+            intensity_range=tuple(ranges[plane]),
+        )
 
 
 def deblur_dask(
@@ -191,7 +235,10 @@ def deblur_dask(
         computed with an extra :func:`overlap_depth` on every side, so larger
         chunks waste less work; memory per task grows with its square.
     tile_shape : (ty, tx), optional
-        Tile size inside a chunk (see :func:`~napari_coordgate.deblur`).
+        Tile size inside a chunk (default :data:`DEFAULT_CHUNK_TILE`, 512 px;
+        see :func:`~napari_coordgate.deblur`). At most
+        :data:`MAX_CHUNKS_IN_FLIGHT` chunks are deblurred at once per process,
+        so peak memory does not grow with the image size or the core count.
     device : str
         Device used by each task (``"auto"`` picks a worker's GPU if it has one).
 
