@@ -46,4 +46,13 @@ def test_command_ids_and_python_names():
         assert command.id.startswith("napari-coordgate.")
         assert re.fullmatch(r"napari_coordgate\._qt\.\w+:\w+", command.python_name), command.python_name
     used = [w.command for w in m.contributions.widgets] + [s.command for s in m.contributions.sample_data]
+    used += [r.command for r in m.contributions.readers] + [w.command for w in m.contributions.writers]
     assert sorted(used) == sorted(commands)  # every command is used, once
+
+
+def test_reader_and_writer():
+    m = manifest()
+    (reader,) = m.contributions.readers
+    assert sorted(reader.filename_patterns) == ["*.npz", "*.safetensors"] and not reader.accepts_directories
+    (writer,) = m.contributions.writers
+    assert [str(t) for t in writer.layer_types] == ["image"] and writer.filename_extensions == [".npz"]
