@@ -184,3 +184,20 @@ def test_errors(qtbot, widget, state, click, notifications, tmp_path, monkeypatc
     monkeypatch.setattr(finetune_module, "ask_open_path", lambda *a: str(bad))
     click(widget._load_button)
     assert any("not a napari-coordgate model" in m for m in notifications.errors)
+
+
+def test_saved_model_records_its_training(qtbot, tmp_path, open_widget, state, small_lens, click):
+    from napari_coordgate import load_model
+
+    state.psf_field = small_lens
+    widget = open_widget("Fine-tune")
+    widget._start_from.value = "scratch"
+    widget._depth.value, widget._width.value = 2, 4
+    widget._unit.value, widget._length.value = "steps", 4
+    widget._patch.value, widget._batch.value = 32, 2
+    click(widget._start_button)
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    path = widget.save_model(str(tmp_path / "m.safetensors"))
+    meta = load_model(path).metadata
+    assert meta["training"]["steps"] == 4 and meta["training"]["started_from"] == "scratch"
+    assert "val_psnr" in meta["training"] and meta["psf_field"]["field_shape"] == [64, 64]

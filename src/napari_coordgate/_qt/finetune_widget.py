@@ -184,7 +184,8 @@ class FineTuneWidget(QWidget):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(lambda err: report_error("Fine-tune", err, self._status))
         worker.finished.connect(self._on_finished)
-        self._worker, self._model_in_training, self._last_record = worker, None, None
+        self._worker, self._model_in_training, self._last_record, self._best_record = worker, None, None, None
+        self._started_from = self._start_from.value
         self.monitor.reset(total, STEPS_PER_EPOCH)
         self._start_button.enabled, self._stop_button.enabled = False, True
         span = f"{length} min" if unit == "minutes" else f"{total} steps"
@@ -206,6 +207,8 @@ class FineTuneWidget(QWidget):
             self._state.training_set = item
         elif isinstance(item, TrainingProgress):
             self._last_record = item
+            if item.is_best or (item.val_psnr is not None and self._best_record is None):
+                self._best_record = item
             self.monitor.show_record(item)
             if item.val_psnr is not None:  # the status says where training is now
                 text = (f"Training: step {item.step} of about {item.total_steps}; validation PSNR "
@@ -220,8 +223,23 @@ class FineTuneWidget(QWidget):
         best = self.monitor.best.text()
         how = "stopped" if result is None else ("stopped early" if result.stopped_early else "finished")
         self._state.model_source = f"fine-tuned ({how} at step {record.step})"
+        model.metadata = {**dict(getattr(model, "metadata", None) or {}), "training": self._summary(how, record)}
+        field = self._state.psf_field
+        if field is not None:
+            model.metadata["psf_field"] = field.summary()
         self._state.model = model
         self._status.show_message(f"Training {how} at step {record.step}. Best val PSNR {best}.", "ok")
+
+    def _summary(self, how: str, record) -> dict:
+        """What a saved or exported model records about this training (JSON-able)."""
+        best = self._best_record or record
+        summary = {"how": how, "steps": int(record.step), "elapsed_s": float(record.elapsed_s),
+                   "device": str(record.device), "started_from": str(self._started_from),
+                   "input_psnr": float(record.input_psnr), "input_ssim": float(record.input_ssim)}
+        if best.val_psnr is not None:
+            summary.update(best_step=int(best.step), val_psnr=float(best.val_psnr), val_ssim=float(best.val_ssim),
+                           val_psnr_edge=float(best.val_psnr_edge), input_psnr_edge=float(best.input_psnr_edge))
+        return summary
 
     def _on_finished(self) -> None:
         self._worker = None
@@ -243,7 +261,7 @@ class FineTuneWidget(QWidget):
         path = Path(path)
         path = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
         field = self._state.psf_field
-        metadata = {"source": self._state.model_source}
+        metadata = {**dict(getattr(self._state.model, "metadata", None) or {}), "source": self._state.model_source}
         if field is not None and tuple(field.field_shape) == tuple(self._state.model.field_shape or ()):
             metadata["psf_field"] = field.summary()
         try:
