@@ -155,6 +155,31 @@ def main(calibration_only: bool = False, out: Path = IMAGES) -> list[Path]:
     save_widget(deblur, "deblur-widget")
     grid.enabled = False
 
+    # 3b. a folder of acquisitions (one of them broken), kept as uint16
+    import tempfile
+
+    import tifffile
+
+    folder = Path(tempfile.mkdtemp(prefix="coordgate-screenshots-"))
+    (folder / "in").mkdir()
+    for k in range(3):
+        tifffile.imwrite(folder / "in" / f"field-{k + 1}.tif", np.clip(blurred.data * (1 + 0.2 * k), 0, 65535).astype(np.uint16))
+    (folder / "in" / "field-4.tif").write_bytes(b"II*\x00 not a whole TIFF")
+    deblur._dtype.value = "input"
+    deblur._batch_section.expand(animate=False)
+    deblur.deblur_folder(str(folder / "in"), str(folder / "out"))
+    wait_until(lambda: deblur._worker is None)
+    save_widget(deblur, "deblur-batch-widget")
+
+    # 3c. a model file dropped on the canvas becomes the current model of every widget
+    finetune.save_model(str(folder / "my-microscope.safetensors"))
+    settle()
+    dismiss_notifications()
+    viewer.open(str(folder / "my-microscope.safetensors"), plugin=PLUGIN)
+    settle(1.5)
+    viewer.screenshot(str(OUT["dir"] / "open-model-window.png"), canvas_only=False)
+    print("saved open-model-window.png")
+
     # 4. the gate map of the first encoder level, and a local kernel in the corner
     dock, gates = open_dock(viewer, "Gate map")
     gates._image.value = blurred

@@ -132,8 +132,9 @@ class DeblurWidget(QWidget):
         self._idle_progress()
         self._status = StatusLine()
         self._comparing: dict | None = None  # layer visibility before "compare", while comparing
+        self._batch_section = collapsible("batch", [self._batch_buttons.native])
         scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
-                                self._buttons.native, collapsible("batch", [self._batch_buttons.native]),
+                                self._buttons.native, self._batch_section,
                                 self._progress, self._status, self._compare_button.native))
 
         self._preview_timer = QTimer(self)  # coalesce fast slider moves into one preview
