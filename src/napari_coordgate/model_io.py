@@ -136,7 +136,8 @@ def read_model_info(path: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNet:
-    """Load a model saved by :func:`save_model`.
+    """Load a model saved by :func:`save_model`, or a BioImage.IO package (``.zip``)
+    written by :func:`napari_coordgate.export.export_bioimageio`.
 
     The file is parsed with safetensors and JSON only: nothing is unpickled.
     The returned model is in eval mode and carries ``model.metadata`` (the
@@ -151,6 +152,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
         header breaks the schema (:mod:`.model_header`); a weight is NaN or
         infinite; or ``device`` is not available.
     """
+    if str(path).lower().endswith(".zip"):  # a BioImage.IO package written by export_bioimageio
+        from .export.bioimageio import load_bioimageio_package
+
+        return load_bioimageio_package(path, device)
     dev = resolve_device(device)
     info = read_model_info(path)
     try:

@@ -201,3 +201,29 @@ def test_saved_model_records_its_training(qtbot, tmp_path, open_widget, state, s
     meta = load_model(path).metadata
     assert meta["training"]["steps"] == 4 and meta["training"]["started_from"] == "scratch"
     assert "val_psnr" in meta["training"] and meta["psf_field"]["field_shape"] == [64, 64]
+
+
+def test_export_for_bioimageio(qtbot, tmp_path, open_widget, calibrated, notifications):
+    import bioimageio.spec
+
+    from napari_coordgate import deblur, load_model
+
+    widget = open_widget("Fine-tune")
+    widget._export_author.value = "Ada Lovelace; Charles Babbage"
+    widget.export_bioimageio(str(tmp_path / "scope"))
+    qtbot.waitUntil(lambda: widget._export_worker is None, timeout=120_000)
+    assert "Exported scope.zip" in widget._status.text(), widget._status.text()
+    descr = bioimageio.spec.load_description(tmp_path / "scope.zip")
+    assert [a.name for a in descr.authors] == ["Ada Lovelace", "Charles Babbage"]
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    np.testing.assert_allclose(deblur(image, load_model(tmp_path / "scope.zip"), device="cpu", precision="fp32"),
+                               deblur(image, calibrated.model, device="cpu", precision="fp32"), atol=1e-5)
+
+
+def test_export_errors_are_notified(qtbot, tmp_path, open_widget, calibrated, notifications):
+    widget = open_widget("Fine-tune")
+    widget._export_license.value = "not a licence"
+    widget.export_bioimageio(str(tmp_path / "bad.zip"))
+    qtbot.waitUntil(lambda: widget._export_worker is None, timeout=120_000)
+    assert widget._status.level == "error" and any("licen" in m.lower() for m in notifications.errors)
+    assert not (tmp_path / "bad.zip").exists()

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import napari
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QWidget
 
 from ..data.training_set import TrainingSet, make_training_set
@@ -50,6 +50,16 @@ def training_job(model, copy_model: bool, psf_field, training_set, data_options:
             training_set = make_training_set(psf_field, **data_options)
             yield training_set
         return (yield from until_cancelled(train(model, training_set, **train_options), cancel))
+
+
+@thread_worker(ignore_errors=True)
+def export_job(model, path: str, options: dict):
+    """Write a BioImage.IO package in a worker (tracing and checking take seconds); returns its path."""
+    from ..export import export_bioimageio
+
+    with MODEL_LOCK:
+        model = copy.deepcopy(model)
+    return export_bioimageio(model, path, overwrite=True, **options)
 
 
 class FineTuneWidget(QWidget):
@@ -103,15 +113,24 @@ class FineTuneWidget(QWidget):
                                                  *self._device.widgets])
         self._run_row = Container(widgets=[self._start_button, self._stop_button], layout="horizontal", labels=False)
         self._file_row = Container(widgets=[self._save_button, self._load_button], layout="horizontal", labels=False)
+        self._export_author = LineEdit(label="authors", tooltip="Your name(s), separated by ';' (in the package)")
+        self._export_license = LineEdit(label="licence", value="BSD-3-Clause", tooltip="SPDX licence identifier")
+        self._export_button = button("Export for BioImage.IO…",
+                                     "Write the current model as a BioImage.IO model package (.zip), for the "
+                                     "Model Zoo, deepImageJ or bioimageio.core")
+        self._export_form = Container(widgets=[self._export_author, self._export_license, self._export_button])
+        self._export_worker = None
         self.monitor = TrainingMonitor()
         self._status = StatusLine()
         scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
-                                self._run_row.native, self._status, self.monitor, self._file_row.native))
+                                self._run_row.native, self._status, self.monitor, self._file_row.native,
+                                collapsible("BioImage.IO export", [self._export_form.native])))
 
         self._start_button.clicked.connect(self._start)
         self._stop_button.clicked.connect(self._stop)
         self._save_button.clicked.connect(self._ask_save)
         self._load_button.clicked.connect(self._ask_load)
+        self._export_button.clicked.connect(self._ask_export)
         self._start_from.changed.connect(self._on_start_from)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._on_psf_field(self._state.psf_field)
@@ -271,6 +290,43 @@ class FineTuneWidget(QWidget):
             return path
         self._status.show_message(f"Saved the model to {path.name}.", "ok")
         return path
+
+    def _ask_export(self) -> None:
+        if self._state.model is None:
+            show_error("Fine-tune: there is no model to export yet")
+            return
+        path = ask_save_path(self, "Export for BioImage.IO", "BioImage.IO packages (*.zip)")
+        if path:
+            self.export_bioimageio(path)
+
+    def export_bioimageio(self, path: str) -> None:
+        """Export the current model as a BioImage.IO package (adds ``.zip`` if missing), in the background."""
+        model = self._state.model
+        if model is None:
+            show_error("Fine-tune: there is no model to export yet")
+            return
+        if self._export_worker is not None:
+            return
+        path = str(path if str(path).lower().endswith(".zip") else Path(path).with_suffix(".zip"))
+        authors = [a.strip() for a in self._export_author.value.split(";") if a.strip()] or None
+        options = {"authors": authors, "license": self._export_license.value.strip() or "BSD-3-Clause"}
+        worker = export_job(model, path, options)
+        worker.returned.connect(self._on_exported)
+        worker.errored.connect(lambda err: report_error("Fine-tune: BioImage.IO export", err, self._status))
+        worker.finished.connect(self._on_export_finished)
+        self._export_worker = worker
+        self._export_button.enabled = False
+        self._status.show_message(f"Exporting to {Path(path).name}…", "busy")
+        worker.start()
+
+    def _on_exported(self, path) -> None:
+        text = f"Exported {Path(path).name}: a BioImage.IO package, input fixed at the model's full field."
+        self._status.show_message(text, "ok")
+        show_info(f"Fine-tune: {text}")
+
+    def _on_export_finished(self) -> None:
+        self._export_worker = None
+        self._export_button.enabled = True
 
     def _ask_load(self) -> None:
         path = ask_open_path(self, "Load a model", "Models (*.safetensors)")

@@ -12,7 +12,7 @@ import numpy as np
 from .io import check_output, image_format, open_image
 from .progress import progress_bar
 
-__all__ = ["run_calibrate", "run_train", "run_deblur", "run_info"]
+__all__ = ["run_calibrate", "run_train", "run_deblur", "run_export", "run_info"]
 
 
 def _say(text: str) -> None:
@@ -233,6 +233,42 @@ def _deblur_batch(args) -> int:
         names = ", ".join(str(p.name) for p, _ in failed[:5]) + (" ..." if len(failed) > 5 else "")
         print(f"coordgate: error: {len(failed)} of {len(jobs)} files failed: {names}", file=sys.stderr, flush=True)
         return 1
+    return 0
+
+
+# -- export -------------------------------------------------------------------------------------
+def _citations(entries: list[str] | None) -> list[dict] | None:
+    """``TEXT=DOI_OR_URL`` options as citations, after the default ones."""
+    if not entries:
+        return None
+    from ..export.bioimageio import DEFAULT_CITATIONS
+
+    cite = [dict(c) for c in DEFAULT_CITATIONS]
+    for entry in entries:
+        text, sep, ref = entry.rpartition("=")
+        if not sep or not text.strip() or not ref.strip():
+            raise ValueError(f"--cite {entry!r}: expected TEXT=DOI or TEXT=URL, e.g. 'Our paper=10.1234/abcd'")
+        ref = ref.strip()
+        cite.append({"text": text.strip(), "url" if ref.startswith(("http://", "https://")) else "doi": ref})
+    return cite
+
+
+def run_export(args) -> int:
+    from ..export import export_bioimageio
+    from ..model_io import load_model
+
+    _require_suffix(args.output, (".zip",), "a BioImage.IO package")
+    check_output(args.output, overwrite=args.overwrite, inputs=[args.model])
+    model = load_model(args.model)
+    sample = _read_plane(args.sample, "sample image") if args.sample else None
+    t0 = time.perf_counter()
+    path = export_bioimageio(model, args.output, name=args.name, description=args.description,
+                             authors=args.author, license=args.license, cite=_citations(args.cite), sample=sample,
+                             overwrite=args.overwrite)
+    field = "x".join(map(str, model.field_shape))
+    _say(f"wrote {path}: BioImage.IO model package ({path.stat().st_size / 2**20:.1f} MB), {model.arch}({model.depth}), "
+         f"input fixed at the full {field} field, pytorch_state_dict and torchscript weights "
+         f"({time.perf_counter() - t0:.1f} s); check it with: bioimageio test {path}")
     return 0
 
 

@@ -104,10 +104,9 @@ def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> str:
 
 
 def _strongest_gate(model) -> np.ndarray:
-    from ..gate_map import gate_maps
+    from ..export.cover import strongest_gate
 
-    maps = gate_maps(model, model.gated_blocks()[0][0])
-    return maps[int(np.argmax(maps.reshape(len(maps), -1).std(axis=1)))]
+    return strongest_gate(model)[2]
 
 
 def run_demo(args) -> int:

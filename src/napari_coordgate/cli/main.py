@@ -162,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace files in an existing output folder")
     demo.set_defaults(func="demo")
+    export = sub.add_parser("export", parents=[common], help="export a model as a BioImage.IO package (.zip)")
+    export.add_argument("model", help="model file (.safetensors)")
+    _add_output(export, "package to write (.zip)")
+    export.add_argument("--name", default=None, help="model name in the package (default: from the file name)")
+    export.add_argument("--description", default=None, help="one-sentence description")
+    export.add_argument("--author", action="append", default=None, metavar="NAME",
+                        help="an author (repeat for several; default: the user name)")
+    export.add_argument("--license", default="BSD-3-Clause", help="SPDX licence identifier (default BSD-3-Clause)")
+    export.add_argument("--cite", action="append", default=None, metavar="TEXT=DOI_OR_URL",
+                        help="an extra citation, e.g. 'Our paper=10.1234/abcd' (the CoordGate paper and this "
+                             "project are always cited)")
+    export.add_argument("--sample", default=None, metavar="IMAGE",
+                        help="a blurred image of the full field for the test tensors and cover (default: a simulated one)")
+    export.set_defaults(func="export")
     info = sub.add_parser("info", parents=[common], help="describe model, PSF field or image files, or the devices")
     info.add_argument("paths", nargs="*", metavar="PATH", help=".safetensors, .npz or image files (none: devices)")
     info.add_argument("--devices", action="store_true", help="list the compute devices found")
@@ -172,10 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
 _USER_ERRORS = (ValueError, TypeError, OSError, MemoryError, LookupError, ImportError, RuntimeError)
 
 
+#: The extra that installs an optional module.
+_EXTRAS = {"dask": "scale", "distributed": "scale", "zarr": "scale", "matplotlib": "napari", "bioimageio": "bioimageio"}
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, ImportError) and getattr(err, "name", None) in ("dask", "distributed", "zarr", "matplotlib"):
-        text += f" (install it, e.g. pip install 'napari-coordgate[scale]' or {err.name})"
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    if isinstance(err, ImportError) and module in _EXTRAS and f"[{_EXTRAS[module]}]" not in text:
+        text += f" (install it: pip install 'napari-coordgate[{_EXTRAS[module]}]')"
     return text
 
 
