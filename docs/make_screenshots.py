@@ -171,7 +171,14 @@ def main(calibration_only: bool = False, out: Path = IMAGES) -> list[Path]:
     wait_until(lambda: deblur._worker is None)
     save_widget(deblur, "deblur-batch-widget")
 
-    # 3c. a model file dropped on the canvas becomes the current model of every widget
+    # 3c. the model exported as a BioImage.IO package, from the Fine-tune widget
+    finetune._export_author.value = "A. Microscopist"
+    finetune._export_section.expand(animate=False)
+    finetune.export_bioimageio(str(folder / "my-microscope.zip"))
+    wait_until(lambda: finetune._export_worker is None)
+    save_widget(finetune, "finetune-export-widget")
+
+    # 3d. a model file dropped on the canvas becomes the current model of every widget
     finetune.save_model(str(folder / "my-microscope.safetensors"))
     settle()
     dismiss_notifications()

@@ -120,11 +120,12 @@ class FineTuneWidget(QWidget):
                                      "Model Zoo, deepImageJ or bioimageio.core")
         self._export_form = Container(widgets=[self._export_author, self._export_license, self._export_button])
         self._export_worker = None
+        self._export_section = collapsible("BioImage.IO export", [self._export_form.native])
         self.monitor = TrainingMonitor()
         self._status = StatusLine()
         scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
                                 self._run_row.native, self._status, self.monitor, self._file_row.native,
-                                collapsible("BioImage.IO export", [self._export_form.native])))
+                                self._export_section))
 
         self._start_button.clicked.connect(self._start)
         self._stop_button.clicked.connect(self._stop)

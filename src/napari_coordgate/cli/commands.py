@@ -286,12 +286,21 @@ def _info_model(path: str) -> list[str]:
     from ..model_io import read_model_info
     from ..models.unet import build_model
 
-    info = read_model_info(path)
-    cfg = info["config"]
-    model = build_model(cfg)
-    meta = info.get("metadata", {})
+    if path.lower().endswith(".zip"):  # a BioImage.IO package exported by this package
+        from ..model_io import load_model
+
+        model = load_model(path)
+        cfg, meta = model.config, model.metadata
+        info = {"normalization": {"percentiles": list(model.percentiles)}}
+        kind = "BioImage.IO package of the"
+    else:
+        info = read_model_info(path)
+        cfg = info["config"]
+        model = build_model(cfg)
+        meta = info.get("metadata", {})
+        kind = "model"
     lines = [
-        f"{path}: model {cfg['arch']}(depth {cfg['depth']}, {cfg['base_channels']} channels)",
+        f"{path}: {kind} {cfg['arch']}(depth {cfg['depth']}, {cfg['base_channels']} channels)",
         f"  parameters       {model.n_parameters():,}",
         f"  field shape      {cfg.get('field_shape')}",
         f"  receptive radius {model.receptive_radius} px, alignment {model.alignment} px",
@@ -331,7 +340,7 @@ def run_info(args) -> int:
         if not Path(path).exists():
             raise FileNotFoundError(f"{path}: no such file")
         low = path.lower()
-        if low.endswith(".safetensors"):
+        if low.endswith((".safetensors", ".zip")):
             lines += _info_model(path)
         elif low.endswith(".npz"):
             lines += _info_field(path)
