@@ -30,8 +30,13 @@ FORMAT_VERSION = 1
 _HEADER_KEY = "napari_coordgate"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
+def _atomic_write(path: Path, write, suffix: str = ".tmp") -> None:
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path``.
+
+    The temporary file is in the same folder and ends in ``suffix`` (for writers
+    that insist on an extension, e.g. ``".partial.zip"``); it is removed if
+    ``write`` fails, leaving any previous ``path`` intact.
+    """
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
     for parent in path.parents:
@@ -40,7 +45,7 @@ def _atomic_write(path: Path, write) -> None:
                 raise NotADirectoryError(f"cannot save to {path}: {parent} is a file, not a folder")
             break
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

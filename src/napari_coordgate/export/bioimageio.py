@@ -469,7 +469,7 @@ def export_bioimageio(
     from pydantic import ValidationError
 
     from .. import __version__
-    from ..model_io import FORMAT_VERSION, save_model
+    from ..model_io import FORMAT_VERSION, _atomic_write, save_model
     from .cover import write_cover
 
     cpu = _cpu_copy(model)
@@ -616,10 +616,7 @@ def export_bioimageio(
         except ValidationError as err:
             raise ValueError(f"the BioImage.IO description of this model is invalid: {err}") from None
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.zip", dir=path.parent)
-        os.close(fd)
-        try:
+        def write(partial: str) -> None:
             try:
                 save_package(descr, output_path=Path(partial))
             except ValueError as err:
@@ -629,15 +626,8 @@ def export_bioimageio(
                 summary = getattr(loaded, "validation_summary", None)
                 reason = summary.format() if summary is not None else str(loaded)
                 raise ValueError(f"the written BioImage.IO package does not validate:\n{reason}")
-            with open(partial, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(partial, path)
-        except BaseException:
-            try:
-                os.unlink(partial)
-            except FileNotFoundError:
-                pass
-            raise
+
+        _atomic_write(path, write, suffix=".partial.zip")
     return path
 
 
