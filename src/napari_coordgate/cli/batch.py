@@ -217,6 +217,8 @@ def iter_deblur_files(jobs: Sequence[BatchJob], model, options: FileOptions) -> 
             raise
         except Exception as err:  # one bad file must not stop the batch
             message = " ".join(str(err).split()) or type(err).__name__
+            prefix = f"{job.source}: "
+            message = message[len(prefix):] if message.startswith(prefix) else message  # the event names the file
             failed.append((job.source, message))
             yield FileEvent("failed", index, job.source, message=message, extra={"error": err})
         else:

@@ -98,7 +98,9 @@ def _open_tiff(path: Path, lazy: bool | None) -> ImageSource:
                 lazy = nbytes > LAZY_BYTES
             if not lazy:
                 return ImageSource(path, series.asarray(), "tiff", axes)
-    except (tifffile.TiffFileError, ValueError, IndexError, OSError) as err:
+    except IndexError:  # tifffile found no image series
+        raise ValueError(f"{path}: not a readable TIFF (no image in it: damaged or truncated)") from None
+    except (tifffile.TiffFileError, ValueError, OSError) as err:
         raise ValueError(f"{path}: not a readable TIFF ({err})") from None
     import dask.array as da
     import zarr
