@@ -53,6 +53,6 @@ def test_command_ids_and_python_names():
 def test_reader_and_writer():
     m = manifest()
     (reader,) = m.contributions.readers
-    assert sorted(reader.filename_patterns) == ["*.npz", "*.safetensors"] and not reader.accepts_directories
+    assert sorted(reader.filename_patterns) == ["*.npz", "*.safetensors", "*.zip"] and not reader.accepts_directories
     (writer,) = m.contributions.writers
     assert [str(t) for t in writer.layer_types] == ["image"] and writer.filename_extensions == [".npz"]

@@ -113,3 +113,18 @@ def test_writer_refuses_other_layers(viewer, tmp_path):
     with pytest.raises(ValueError, match="saves only its 'PSF field' layer.*'mine'"):
         write_psf_field(str(tmp_path / "x.npz"), *layer.as_layer_data_tuple()[:2])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_open_exported_bioimageio_package(viewer, state, tmp_path, small_model):
+    import zipfile
+
+    from napari_coordgate.export import export_bioimageio
+
+    package = export_bioimageio(small_model, tmp_path / "scope.zip", authors=["Test"])
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
+        zf.writestr("rdf.yaml", "type: model\nname: someone else's\n")
+    assert get_reader(str(tmp_path / "other.zip")) is None
+    assert viewer.open(package, plugin=PLUGIN) == [] and len(viewer.layers) == 0
+    assert state.model is not None and state.model_source == "scope.zip"
+    for key, value in small_model.state_dict().items():
+        assert np.array_equal(state.model.state_dict()[key].numpy(), value.numpy())

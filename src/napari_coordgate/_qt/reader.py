@@ -1,13 +1,15 @@
 """Opening this package's own files in napari (drag and drop, File > Open).
 
-- A model file (``.safetensors`` written by :func:`~napari_coordgate.save_model`)
+- A model file (``.safetensors`` written by :func:`~napari_coordgate.save_model`,
+  or a BioImage.IO ``.zip`` written by :func:`~napari_coordgate.export.export_bioimageio`)
   becomes the current model of every widget of the viewer. It adds no layer;
   a notification describes the model.
 - A PSF-field file (``.npz`` written by :meth:`PSFField.save`) becomes the
   current calibration, shown as its PSF montage layer.
 
-Both are recognised by their header, not their extension alone: other
-``.safetensors`` and ``.npz`` files are left to other readers.
+All are recognised by their header (or package description), not their
+extension alone: other ``.safetensors``, ``.npz`` and ``.zip`` files are left to
+other readers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from napari.utils.notifications import show_info
 
+from ..export.bioimageio import is_exported_package
 from ..model_io import is_model_file, load_model
 from ..psf.psf_field import PSFField, is_psf_field_file
 from ._layers import show_psf_field
@@ -41,6 +44,8 @@ def get_reader(path) -> Callable | None:
         return read_model_file
     if low.endswith(".npz") and is_psf_field_file(path):
         return read_psf_field_file
+    if low.endswith(".zip") and is_exported_package(path):
+        return read_model_file
     return None
 
 

@@ -641,6 +641,22 @@ def is_bioimageio_package(path: str | os.PathLike) -> bool:
         return False
 
 
+def is_exported_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a BioImage.IO model package written by :func:`export_bioimageio`
+    (its ``rdf.yaml`` names this package's architecture); only the description is read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            rdf_name = _find_rdf(zf.namelist())
+            if rdf_name is None:
+                return False
+            rdf = _safe_load_yaml(_read_member(zf, rdf_name, _MAX_RDF_BYTES, path), path)
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    entry = ((rdf.get("weights") or {}).get("pytorch_state_dict") or {}) if isinstance(rdf, dict) else {}
+    arch = entry.get("architecture") if isinstance(entry, dict) else None
+    return isinstance(arch, dict) and (arch.get("import_from"), arch.get("callable")) == WRAPPER_IMPORT
+
+
 def _find_rdf(names: Sequence[str]) -> str | None:
     for wanted in _SPEC_YAML_NAMES:
         if wanted in names:
