@@ -183,6 +183,10 @@ def main(calibration_only: bool = False, out: Path = IMAGES) -> list[Path]:
     settle()
     dismiss_notifications()
     viewer.open(str(folder / "my-microscope.safetensors"), plugin=PLUGIN)
+    settle(0.5)
+    for widget in QApplication.allWidgets():  # show the whole message, as a click on its arrow does
+        if type(widget).__name__ == "NapariQtNotification":
+            widget.expand()
     settle(1.5)
     viewer.screenshot(str(OUT["dir"] / "open-model-window.png"), canvas_only=False)
     print("saved open-model-window.png")
