@@ -319,3 +319,24 @@ def test_lazy_write_any_dimensionality(tmp_path, shape, chunks):
     for name in ("b.tif", "b.zarr"):
         write_image(tmp_path / name, da.from_array(data, chunks=chunks))
         np.testing.assert_array_equal(np.asarray(open_image(tmp_path / name).array).reshape(shape), data)
+
+
+def test_train_noise_from_an_image(capsys, tmp_path, one_thread):
+    """--noise-from trains for the noise of the given image: ten times the photons, about ten times the estimate."""
+    from napari_coordgate.data import add_poisson_gaussian, make_specimen
+    from napari_coordgate.psf.simulate import simulate_lens
+
+    lens = simulate_lens((64, 64), grid=(2, 2), defocus_edge=1.0)
+    lens.save(tmp_path / "lens.npz")
+    blurred = lens.blur(make_specimen((64, 64), np.random.default_rng(0)))
+    estimates = []
+    for photons in (100.0, 1000.0):
+        raw = add_poisson_gaussian(blurred, photons, 2.0, np.random.default_rng(1)) * photons + 100.0
+        tifffile.imwrite(tmp_path / "raw.tif", raw.astype(np.float32))
+        model = tmp_path / f"model{photons:g}.safetensors"
+        code, _, err = run(capsys, one_thread, "train", tmp_path / "lens.npz", "-o", model, "--depth", "2",
+                           "--channels", "2", "--steps", "2", "--patch", "32", "--specimens", "2", "--batch-size", "2",
+                           "--device", "cpu", "-q", "--noise-from", tmp_path / "raw.tif")
+        assert code == 0, err
+        estimates.append(load_model(model).metadata["training"]["noise"]["photons"])
+    assert 5 < estimates[1] / estimates[0] < 20, estimates

@@ -134,10 +134,12 @@ def run_train(args) -> int:
 
     field = PSFField.load(args.psf_field)
     sharp = [_read_plane(p, "sharp image") for p in args.sharp] if args.sharp else None
+    noise_image = _read_plane(args.noise_from, "image to estimate the noise from") if args.noise_from else None
     result = train_model(
         field, arch=args.arch, depth=args.depth, base_channels=args.channels, start_from=args.start_from,
         gates=args.gates, steps=args.steps, minutes=args.minutes,
         batch_size=args.batch_size, lr=args.lr, patch_size=args.patch, n_specimens=args.specimens, sharp_images=sharp,
+        calibration_image=noise_image,
         device=args.device, seed=args.seed, quiet=args.quiet,
     )
     from ..model_io import save_model

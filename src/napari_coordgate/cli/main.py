@@ -115,6 +115,9 @@ def _add_train(sub, common):
     p.add_argument("--patch", type=int, default=64, help="training patch side (default 64)")
     p.add_argument("--specimens", type=int, default=16, help="number of synthetic specimens (default 16)")
     p.add_argument("--sharp", nargs="+", default=None, metavar="IMAGE", help="your own sharp images to train on")
+    p.add_argument("--noise-from", default=None, metavar="IMAGE",
+                   help="estimate the camera noise to train for from this raw image, best one like those you will "
+                        "deblur (default: a typical camera, 200 photons at the bright level)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func="train")

@@ -146,7 +146,7 @@ def train_model(
         "arch": model.arch, "depth": model.depth, "base_channels": model.base_channels, "started_from": started_from,
         "steps": steps_done, "best_step": best.step, "stopped_by": stopped, "elapsed_s": round(elapsed, 2),
         "batch_size": batch_size, "patch_size": training_set.patch_size, "lr": lr, "device": best.device, "seed": seed,
-        "input_psnr": best.input_psnr, "input_ssim": best.input_ssim,
+        "input_psnr": best.input_psnr, "input_ssim": best.input_ssim, "noise": training_set.summary()["noise"],
         **{k: m.get(k) for k in ("val_loss", "val_psnr", "val_ssim", "val_psnr_centre", "val_psnr_edge")},
     }
     model.eval()
