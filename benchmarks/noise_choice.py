@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from _common import TEST_SEED, machine, write_results
-from bead_calibration_independent import calibrate, held_out
-from independent_lens import LENSES, OPTICS, independent_lens, render_slide, specimens
-from time_to_quality import _score, _score_identity
+from bead_calibration_independent import held_out
+from independent_lens import LENSES, independent_lens, specimens
+from time_to_quality import _score, _score_identity, bead_calibrated_field
 
 from napari_coordgate.data import add_poisson_gaussian, make_training_set
 from napari_coordgate.data.noise import DEFAULT_NOISE, estimate_noise
@@ -75,10 +75,7 @@ def main(argv=None) -> dict:
     payload = {"args": vars(args), "machine": machine(), "lenses": {}}
     for lens_name in lenses:
         truth = independent_lens(lens_name, field_shape, (16, 16))
-        slide, _, _ = render_slide(truth, "dense", seed=1)
-        field, info = calibrate(slide, "auto", OPTICS[lens_name])
-        if field is None:
-            raise SystemExit(f"{lens_name}: calibration refused the slide: {info['refused']}")
+        field, slide, _ = bead_calibrated_field(truth, lens_name)
         tests = {p: held_out(truth, args.n_test, TEST_SEED, p, args.read_noise) for p in args.test_photons}
         p0 = args.test_photons[0]
         from_beads = estimate_noise(slide)

@@ -101,6 +101,16 @@ def curve(model, data, minutes: float, test, args) -> dict:
     return {"points": points, "final": final, "steps": last.step, "minutes": minutes}
 
 
+def bead_calibrated_field(truth, lens_name: str, layout: str = "dense"):
+    """The field a user gets from the default flow: a bead slide through ``truth``, calibrated
+    with the lens's optics. Returns ``(field, slide, info)``; exits if the slide is refused."""
+    slide, _, _ = render_slide(truth, layout, seed=1)
+    field, info = calibrate(slide, "auto", OPTICS[lens_name])
+    if field is None:
+        raise SystemExit(f"{lens_name}: calibration refused the slide: {info['refused']}")
+    return field, slide, info
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -111,10 +121,7 @@ def main(argv=None) -> dict:
     for lens_name in lenses:
         truth = independent_lens(lens_name, field_shape, (16, 16))
         if args.field == "beads":
-            image, _, _ = render_slide(truth, args.layout, seed=1)
-            field, info = calibrate(image, "auto", OPTICS[lens_name])
-            if field is None:
-                raise SystemExit(f"{lens_name}: calibration refused the slide: {info['refused']}")
+            field, _, info = bead_calibrated_field(truth, lens_name, args.layout)
             print(f"{lens_name}: calibrated from beads in {info['seconds']:.0f} s", flush=True)
         else:
             field = truth

@@ -158,7 +158,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
         infinite; or ``device`` is not available.
     """
     if str(path).lower().endswith(".zip"):  # a BioImage.IO package written by export_bioimageio
-        from .export.bioimageio import load_bioimageio_package
+        from .export.bioimageio_reader import load_bioimageio_package
 
         return load_bioimageio_package(path, device)
     dev = resolve_device(device)

@@ -174,15 +174,19 @@ def iter_deblur_file(source_path: Path, output: Path, model, options: FileOption
         from ..scale.dask_deblur import DEFAULT_CHUNK
 
         arr = source.array if source.lazy else da.from_array(check_image(source.array), chunks=-1)
-        bands: list[tuple[int, int]] = []
+        bands = (0, 0)  # the last (done, total) the writer reported
+
+        def written(done: int, total: int) -> None:
+            nonlocal bands
+            bands = (done, total)
+
         with _scheduler(options.scheduler):
             result = deblur_dask(arr, model, offset=options.offset, intensity_range=options.intensity_range,
                                  chunk_size=options.chunks or DEFAULT_CHUNK, tile_shape=options.tile_shape,
                                  device=options.device)
-            write_image(output, result, overwrite=options.overwrite, axes=source.axes,
-                        progress=lambda done, total: bands.append((done, total)), convert=cast)
-        if bands:
-            yield FileEvent("tiles", index, source_path, *bands[-1])
+            write_image(output, result, overwrite=options.overwrite, axes=source.axes, progress=written, convert=cast)
+        if bands[1]:
+            yield FileEvent("tiles", index, source_path, *bands)
     else:
         image = check_image(source.array)
         steps = iter_deblur(image, model, offset=options.offset, tile_shape=options.tile_shape,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._generators import drive
 from .io import check_output, image_format, open_image
 from .progress import progress_bar
 
@@ -184,14 +185,8 @@ def run_deblur(args) -> int:
     if args.range is None and args.chunks is not None and not args.quiet and sys.stderr.isatty():
         print("measuring each plane's intensity range ...", file=sys.stderr, flush=True)
     with progress_bar("deblur", unit="tile", quiet=args.quiet) as bar:
-        work = iter_deblur_file(Path(args.image), Path(args.output), model, _file_options(args))
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as stop:
-                line = stop.value
-                break
-            bar.update_to(event.done, event.total)
+        line = drive(iter_deblur_file(Path(args.image), Path(args.output), model, _file_options(args)),
+                     lambda event: bar.update_to(event.done, event.total))
     _say(line)
     return 0
 
@@ -211,17 +206,12 @@ def _deblur_batch(args) -> int:
     t0 = time.perf_counter()
     with progress_bar("files", unit="file", total=len(jobs), quiet=args.quiet, position=0) as files, \
             progress_bar("tiles", unit="tile", quiet=args.quiet, position=1) as tiles:
-        work = iter_deblur_files(jobs, model, _file_options(args))
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as stop:
-                failed = stop.value
-                break
+
+        def show(event) -> None:
             if event.kind == "tiles":
                 tiles.set_description(event.source.name, refresh=False)
                 tiles.update_to(event.done, event.total)
-                continue
+                return
             if event.kind == "failed":
                 if args.debug:
                     raise event.extra["error"]
@@ -229,6 +219,8 @@ def _deblur_batch(args) -> int:
             else:
                 tqdm.write(event.message)
             files.update_to(event.index + 1)
+
+        failed = drive(iter_deblur_files(jobs, model, _file_options(args)), show)
     done = len(jobs) - len(failed)
     _say(f"deblurred {done} of {len(jobs)} files into {args.output} ({time.perf_counter() - t0:.1f} s)")
     if failed:

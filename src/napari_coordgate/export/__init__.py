@@ -6,8 +6,8 @@ it). Importing this package does not import bioimageio: only the export does,
 and it needs the ``[bioimageio]`` extra.
 """
 
-from .bioimageio import (PackageExistsError, export_bioimageio, is_bioimageio_package, is_exported_package,
-                         load_bioimageio_package)
+from .bioimageio import PackageExistsError, export_bioimageio
+from .bioimageio_reader import is_bioimageio_package, is_exported_package, load_bioimageio_package
 
 __all__ = ["export_bioimageio", "load_bioimageio_package", "is_bioimageio_package", "is_exported_package",
            "PackageExistsError"]
