@@ -13,21 +13,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["strip", "save_strip"]
+__all__ = ["strip", "save_strip", "colour"]
 
-# Anchors of two colormaps: grey for images, a diverging pink-white-green for gates (1 = white).
+# Anchors of the colormaps: grey for images, diverging ones (white in the middle) for gates and differences.
 _COLORMAPS = {
     "gray": np.array([[0, 0, 0], [255, 255, 255]], float),
     "diverging": np.array([[142, 1, 82], [222, 119, 174], [247, 247, 247], [127, 188, 65], [39, 100, 25]], float),
+    "blue-red": np.array([[40, 90, 200], [245, 245, 245], [200, 50, 40]], float),
 }
 
 
-def _colour(values: np.ndarray, name: str) -> np.ndarray:
+def colour(values: np.ndarray, name: str) -> np.ndarray:
+    """Map ``values`` in [0, 1] (clipped) to ``(..., 3)`` uint8 RGB with the colormap ``name``."""
     anchors = _COLORMAPS[name]
     position = np.clip(values, 0.0, 1.0) * (len(anchors) - 1)
     low = np.minimum(position.astype(int), len(anchors) - 2)
     frac = (position - low)[..., None]
-    return (anchors[low] * (1 - frac) + anchors[low + 1] * frac).astype(np.uint8)
+    return (anchors[low] * (1 - frac) + anchors[low + 1] * frac + 0.5).astype(np.uint8)
 
 
 def strip(panels: Sequence[np.ndarray], limits: Sequence[tuple[float, float] | None] | None = None,
@@ -56,7 +58,7 @@ def strip(panels: Sequence[np.ndarray], limits: Sequence[tuple[float, float] | N
         rows = np.linspace(0, image.shape[0] - 1, height).round().astype(int)
         width = max(1, round(image.shape[1] * height / image.shape[0]))
         cols = np.linspace(0, image.shape[1] - 1, width).round().astype(int)
-        tiles.append(_colour((image[np.ix_(rows, cols)] - low) / (high - low), cmap))
+        tiles.append(colour((image[np.ix_(rows, cols)] - low) / (high - low), cmap))
     total = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
     out = np.full((height, total, 3), 255, np.uint8)
     x = 0

@@ -12,6 +12,7 @@ import numpy as np
 from skimage.transform import resize
 
 from ..gate_map import gate_maps
+from ..image_strip import colour
 from ..models.unet import UNet
 
 __all__ = ["cover_image", "write_cover", "strongest_gate"]
@@ -32,19 +33,14 @@ def _fit(image: np.ndarray, side: int = PANEL) -> np.ndarray:
 
 def _grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """(h, w) to (h, w, 3) uint8, with ``low`` and ``high`` mapped to black and white."""
-    scaled = np.clip((image - low) / (high - low if high > low else 1.0), 0.0, 1.0)
-    return np.repeat((scaled * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+    return colour((image - low) / (high - low if high > low else 1.0), "gray")
 
 
 def _diverging(image: np.ndarray) -> np.ndarray:
     """(h, w) to (h, w, 3) uint8: blue below the median, white at it, red above."""
     centre = float(np.median(image))
     spread = float(np.max(np.abs(image - centre)))
-    t = np.clip((image - centre) / (spread if spread > 0 else 1.0), -1.0, 1.0)
-    blue, white, red = np.array([40, 90, 200.0]), np.array([245, 245, 245.0]), np.array([200, 50, 40.0])
-    pos, neg = np.clip(t, 0, 1)[..., None], np.clip(-t, 0, 1)[..., None]
-    rgb = white + pos * (red - white) + neg * (blue - white)
-    return (rgb + 0.5).astype(np.uint8)
+    return colour(0.5 + 0.5 * (image - centre) / (spread if spread > 0 else 1.0), "blue-red")
 
 
 def strongest_gate(model: UNet) -> tuple[str, int, np.ndarray] | None:
