@@ -29,7 +29,7 @@ SAMPLE_LENS = dict(
 )
 #: Photons at the specimen's bright level, and the camera's read noise (electrons).
 _PHOTONS, _READ_NOISE = 300.0, 2.0
-_SPECIMEN_SEED, _NOISE_SEED, _BEAD_SEED = 1, 2, 3
+_SPECIMEN_SEED, _NOISE_SEED, _BEAD_SEED = 6, 2, 3
 
 
 @lru_cache(maxsize=1)

@@ -6,18 +6,24 @@ side is drawn from a generator of fluorescence-like structure at many scales:
 
 ``cells``
     Ellipses with a textured cytoplasm, a brighter rim (membrane) and a
-    nucleus of different brightness.
+    nucleus of different brightness; sometimes sparse, sometimes packed.
+``membranes``
+    A tissue of packed cells (a Voronoi tessellation) seen through a membrane
+    stain: thin bright boundaries around dim, textured interiors.
 ``filaments``
     Thin, smooth random curves (cytoskeleton-like), about one pixel wide.
 ``puncta``
     Sub-resolution dots (vesicles, single molecules) of varied brightness.
 ``texture``
-    Band-limited noise at a random spatial frequency.
+    A diffuse, multi-scale stain: log-normal noise with the power-law
+    spectrum of real images (power about 1/f^3), not a single frequency.
 ``mixed``
     A random combination of all of the above (the default).
 
-Every specimen is ``float32`` with a dim, slowly varying background, scaled so
-that its brightest structures sit near 1.
+Every specimen is ``float32`` with a slowly varying background (from nearly
+dark to about a fifth of the peak, as in real widefield images), scaled so
+that its brightest structures sit near 1. ``benchmarks/specimen_realism.py``
+compares their histograms and spectra with real fluorescence images.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from skimage.draw import ellipse
 __all__ = ["SPECIMEN_KINDS", "make_specimen", "check_sharp_images", "fit_to_field"]
 
 #: Names accepted by :func:`make_specimen`.
-SPECIMEN_KINDS = ("mixed", "cells", "filaments", "puncta", "texture")
+SPECIMEN_KINDS = ("mixed", "cells", "membranes", "filaments", "puncta", "texture")
 
 
 def _band_limited_noise(shape: tuple[int, int], rng: np.random.Generator, period: float) -> np.ndarray:
@@ -47,6 +53,30 @@ def _band_limited_noise(shape: tuple[int, int], rng: np.random.Generator, period
     field = np.fft.irfft2(white * spectrum, s=shape)
     std = field.std()
     return field / std if std > 0 else field
+
+
+def _power_law_noise(shape: tuple[int, int], rng: np.random.Generator, slope: float = 3.0,
+                     largest: float | None = None) -> np.ndarray:
+    """Zero-mean, unit-variance noise whose power falls as ``1 / f**slope``.
+
+    Frequencies below ``1 / largest`` (pixels; default the field's longer
+    side) are flattened, so the largest structures are about that size.
+    """
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    f_low = 1.0 / (largest or max(shape))
+    radius = np.maximum(np.hypot(fy, fx), f_low)
+    amplitude = radius ** (-0.5 * slope)
+    amplitude[0, 0] = 0.0
+    field = np.fft.irfft2(np.fft.rfft2(rng.standard_normal(shape)) * amplitude, s=shape)
+    std = field.std()
+    return field / std if std > 0 else field
+
+
+def _stain(shape: tuple[int, int], rng: np.random.Generator, contrast: float) -> np.ndarray:
+    """A positive multi-scale stain of mean about 1: log-normal power-law noise."""
+    noise = _power_law_noise(shape, rng, slope=rng.uniform(2.5, 3.5), largest=rng.uniform(32.0, 160.0))
+    return np.exp(contrast * noise - 0.5 * contrast**2)
 
 
 def _splat(shape: tuple[int, int], y: np.ndarray, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -67,11 +97,12 @@ def _cells(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     h, w = shape
     out = np.zeros(shape, np.float64)
     size = min(h, w, 256)  # cell sizes stop growing with the field: the work stays linear in its area
-    n_cells = int(rng.integers(3, 6 + (h * w) // 3000))
-    texture = 0.75 + 0.25 * _band_limited_noise(shape, rng, period=rng.uniform(3.0, 8.0))
+    packed = rng.random() < 0.5  # a confluent culture rather than scattered cells
+    n_cells = int(rng.integers(3, 6 + (h * w) // (800 if packed else 3000)))
+    texture = _stain(shape, rng, contrast=rng.uniform(0.15, 0.45))
     for _ in range(n_cells):
         cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-        radius = rng.uniform(0.03, 0.16) * size + 4.0
+        radius = rng.uniform(0.03, 0.16) * size * (0.6 if packed else 1.0) + 4.0
         ry, rx = radius * rng.uniform(0.6, 1.0), radius * rng.uniform(0.6, 1.0)
         angle = rng.uniform(-np.pi, np.pi)
         brightness = rng.uniform(0.15, 0.6)
@@ -121,13 +152,36 @@ def _puncta(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return dots
 
 
+def _membranes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Packed cells outlined by a membrane stain: the edges of a Voronoi tessellation."""
+    from scipy.spatial import cKDTree
+
+    h, w = shape
+    cell = rng.uniform(16.0, 64.0)  # typical cell diameter, pixels
+    n = max(4, int(h * w / cell**2))
+    seeds = np.column_stack([rng.uniform(-cell, h + cell, n), rng.uniform(-cell, w + cell, n)])
+    yy, xx = np.mgrid[0:h, 0:w]
+    pixels = np.column_stack([yy.ravel(), xx.ravel()]).astype(np.float64)
+    dist, nearest = cKDTree(seeds).query(pixels, k=2)
+    # distance to the bisector of the two nearest seeds: (d2^2 - d1^2) / (2 |s2 - s1|)
+    gap = np.linalg.norm(seeds[nearest[:, 1]] - seeds[nearest[:, 0]], axis=1)
+    to_edge = (dist[:, 1] ** 2 - dist[:, 0] ** 2) / (2.0 * np.maximum(gap, 1e-6))
+    width = rng.uniform(0.5, 1.2)
+    edges = np.exp(-0.5 * (to_edge / width) ** 2).reshape(shape)
+    # each cell takes its own interior brightness; the stain varies along the membranes
+    interior = rng.uniform(0.0, 0.35, n)[nearest[:, 0]].reshape(shape)
+    stain = _stain(shape, rng, contrast=rng.uniform(0.2, 0.5))
+    return (edges * rng.uniform(0.6, 1.0) + interior) * stain
+
+
 def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Positive band-limited texture at a random scale."""
-    noise = _band_limited_noise(shape, rng, period=rng.uniform(3.0, 0.25 * min(shape) + 4.0))
-    return np.clip(0.35 + 0.2 * noise, 0.0, None) * rng.uniform(0.4, 1.0)
+    """A diffuse multi-scale stain: log-normal noise with a power-law spectrum."""
+    return _stain(shape, rng, contrast=rng.uniform(0.3, 0.8)) * rng.uniform(0.2, 0.5)
 
 
-_GENERATORS = {"cells": _cells, "filaments": _filaments, "puncta": _puncta, "texture": _texture}
+_GENERATORS = {"cells": _cells, "membranes": _membranes, "filaments": _filaments, "puncta": _puncta,
+               "texture": _texture}
+_EXTENDED = ("cells", "membranes", "texture")
 
 
 def make_specimen(
@@ -142,8 +196,9 @@ def make_specimen(
     rng : numpy.random.Generator
         Source of randomness; the same generator state gives the same specimen.
     kind : {"mixed", "cells", "filaments", "puncta", "texture"}
-        The kind of structure. ``"mixed"`` combines a random selection of all
-        kinds with random relative brightness.
+        The kind of structure. ``"mixed"`` combines one extended kind
+        (cells, membranes or texture) with a random selection of cells,
+        filaments, puncta and texture, at random relative brightness.
     pixel_sigma : float
         Standard deviation (pixels) of a final Gaussian smoothing that makes
         the specimen look like an ideal, Nyquist-sampled image rather than
@@ -154,8 +209,8 @@ def make_specimen(
     -------
     (H, W) ndarray of float32
         Non-negative intensities: structures mostly within ``[0, 1]`` (a few
-        bright puncta may exceed 1), on a dim background of about 0.01-0.06
-        with a slow variation.
+        bright puncta may exceed 1), on a background of about 0.01-0.24
+        (log-uniform) with a slow variation.
 
     Examples
     --------
@@ -170,7 +225,9 @@ def make_specimen(
     if kind not in SPECIMEN_KINDS:
         raise ValueError(f"unknown specimen kind {kind!r}; choose one of {SPECIMEN_KINDS}")
     if kind == "mixed":
-        chosen = [k for k in _GENERATORS if rng.random() < 0.6] or [str(rng.choice(list(_GENERATORS)))]
+        # one extended structure always (real fields are rarely just dots or lines), others at random
+        chosen = [str(rng.choice(_EXTENDED))]
+        chosen += [k for k in _GENERATORS if k not in chosen and k != "membranes" and rng.random() < 0.5]
         image = sum(rng.uniform(0.3, 1.0) * _GENERATORS[k](shape, rng) for k in chosen)
     else:
         image = _GENERATORS[kind](shape, rng)
@@ -180,7 +237,8 @@ def make_specimen(
     top = max(float(np.percentile(image, 99.9)), 0.5 * float(image.max()))
     if top > 0:
         image = image * (rng.uniform(0.7, 1.0) / top)
-    background = rng.uniform(0.01, 0.05) * (1.0 + 0.2 * _band_limited_noise(shape, rng, period=0.5 * max(shape) + 8.0))
+    level = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2))))  # log-uniform: dark to hazy
+    background = level * (1.0 + 0.2 * _band_limited_noise(shape, rng, period=0.5 * max(shape) + 8.0))
     return np.clip(image + background, 0.0, 2.0).astype(np.float32)
 
 
