@@ -10,7 +10,9 @@ import torch
 from napari_coordgate import CGUNet, load_model
 from napari_coordgate.cli.main import build_parser
 from napari_coordgate.cli.training import starting_model, train_model
-from napari_coordgate.pretrained import DEFAULT_BASE, base_model, base_model_path, find_base, registry
+from napari_coordgate.pretrained import (
+    DEFAULT_BASE, FINE_TUNE_LR, SCRATCH_LR, base_model, base_model_path, find_base, registry,
+)
 from napari_coordgate.pretrained import base_models as base_module
 from napari_coordgate.pretrained.lens_family import random_lens
 from napari_coordgate.psf.simulate import simulate_lens
@@ -89,4 +91,11 @@ def test_training_starts_from_the_base_by_default(small_lens):
         starting_model("base", "unet", 3, 16, small_lens.field_shape)
     trained = train_model(small_lens, steps=2, batch_size=2, patch_size=32, n_specimens=2, n_val=1, quiet=True)
     assert trained.metadata["training"]["started_from"] == f"the shipped base model {DEFAULT_BASE}"
+    assert args.lr is None and trained.metadata["training"]["lr"] == FINE_TUNE_LR  # the fine-tuning rate
+    scratch = train_model(small_lens, start_from="scratch", steps=1, batch_size=2, patch_size=32, n_specimens=2,
+                          n_val=1, quiet=True, training_set=trained.training_set)
+    assert scratch.metadata["training"]["lr"] == SCRATCH_LR
+    chosen = train_model(small_lens, steps=1, lr=5e-4, batch_size=2, patch_size=32, n_val=1, quiet=True,
+                         training_set=trained.training_set)
+    assert chosen.metadata["training"]["lr"] == 5e-4
     assert trained.model.metadata["base_model"] == DEFAULT_BASE

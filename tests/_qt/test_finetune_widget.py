@@ -11,6 +11,7 @@ from napari_coordgate import CGUNet
 from napari_coordgate._qt import finetune_widget as finetune_module
 from napari_coordgate.device import available_devices
 from napari_coordgate.precision import compute_mode
+from napari_coordgate.pretrained import FINE_TUNE_LR, SCRATCH_LR
 
 TIMEOUT = 120_000
 
@@ -130,8 +131,12 @@ def test_starts_from_the_shipped_base_by_default(qtbot, open_widget, state, smal
     wait_idle(qtbot, w)
     model = state.model
     assert model.metadata["base_model"] == "cgunet3-w16" and model.field_shape == small_lens.field_shape
+    assert w._lr.value == FINE_TUNE_LR
     w._start_from.value = "scratch"
-    assert w._depth.enabled
+    assert w._depth.enabled and w._lr.value == SCRATCH_LR  # the rate follows the start...
+    w._lr.value = 2e-4
+    w._start_from.value = "base"
+    assert w._lr.value == 2e-4  # ...unless the user chose one
 
 
 def test_fine_tunes_a_copy_of_the_current_model(qtbot, widget, state, small_model, click):

@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QWidget
 from ..data.training_set import TrainingSet, make_training_set
 from ..model_io import save_model
 from ..models.unet import MODEL_CLASSES, UNet
-from ..pretrained import base_model
+from ..pretrained import FINE_TUNE_LR, SCRATCH_LR, base_model
 from ..training import TrainingProgress, train
 from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label, layer_combo,
                         report_error, scrolling_layout)
@@ -97,7 +97,9 @@ class FineTuneWidget(QWidget):
                                       f"an epoch is {STEPS_PER_EPOCH} steps (patches are drawn endlessly)")
         self._batch = SpinBox(label="batch size", value=8, min=1, max=512)
         self._patch = SpinBox(label="patch size", value=64, min=16, max=1024, step=16)
-        self._lr = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=1.0, step=1e-4)
+        self._lr = FloatSpinBox(label="learning rate", value=FINE_TUNE_LR, min=1e-6, max=1.0, step=1e-4,
+                                tooltip="Adam's learning rate; the default follows 'start from': "
+                                        f"{FINE_TUNE_LR:g} from the base model, {SCRATCH_LR:g} otherwise")
         self._noise = layer_combo(viewer, "noise from", nullable=True)
         self._noise.tooltip = ("Choose an image like those you will deblur: its camera noise is estimated and the "
                                "model learns to remove that much (measured: 0.3-0.6 dB better than the bead slide's "
@@ -153,6 +155,9 @@ class FineTuneWidget(QWidget):
     def _on_start_from(self, start: str) -> None:
         if start == "base":
             self._arch.value, self._depth.value, self._width.value = "CGUNet", 3, 16
+        # the learning rate follows the start, unless the user has set one of their own
+        if self._lr.value in (FINE_TUNE_LR, SCRATCH_LR):
+            self._lr.value = FINE_TUNE_LR if start == "base" else SCRATCH_LR
         for control in (self._arch, self._depth, self._width):
             control.enabled = start == "scratch"
 

@@ -111,7 +111,8 @@ def _add_train(sub, common):
     p.add_argument("--steps", type=int, default=None, help="training steps (default 2000, or as many as --minutes allows)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much wall-clock time")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 3e-3 when fine-tuning the shipped base model, else 1e-3)")
     p.add_argument("--patch", type=int, default=64, help="training patch side (default 64)")
     p.add_argument("--specimens", type=int, default=16, help="number of synthetic specimens (default 16)")
     p.add_argument("--sharp", nargs="+", default=None, metavar="IMAGE", help="your own sharp images to train on")

@@ -74,7 +74,7 @@ def train_model(
     steps: int | None = None,
     minutes: float | None = None,
     batch_size: int = 8,
-    lr: float = 1e-3,
+    lr: float | None = None,
     patch_size: int = 64,
     n_specimens: int = 16,
     n_val: int = 4,
@@ -95,7 +95,10 @@ def train_model(
     learning-rate schedule runs with the clock (``train(time_budget_s=...)``).
     The data set is built first and is not counted in the budget. ``start_from``
     is one of :data:`START_FROM` or a model file (see :func:`starting_model`);
-    ``gates`` says how a base model's gates start. ``train_options`` go to
+    ``gates`` says how a base model's gates start. ``lr`` defaults to
+    :data:`~napari_coordgate.pretrained.FINE_TUNE_LR` when the training starts
+    from a shipped base, else :data:`~napari_coordgate.pretrained.SCRATCH_LR`.
+    ``train_options`` go to
     :func:`~napari_coordgate.training.train` (e.g. ``early_stop_patience``).
     """
     import torch
@@ -107,6 +110,10 @@ def train_model(
     started_from = "the given model"
     if model is None:
         model, started_from = starting_model(start_from, arch, depth, base_channels, psf_field.field_shape, gates)
+    if lr is None:
+        from ..pretrained import FINE_TUNE_LR, SCRATCH_LR
+
+        lr = FINE_TUNE_LR if started_from.startswith("the shipped base model") else SCRATCH_LR
     if training_set is None:
         training_set = make_training_set(psf_field, patch_size=patch_size, n_specimens=n_specimens, n_val=n_val,
                                          sharp_images=sharp_images, calibration_image=calibration_image, seed=seed)
