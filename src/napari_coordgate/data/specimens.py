@@ -18,7 +18,8 @@ side is drawn from a generator of fluorescence-like structure at many scales:
     A diffuse, multi-scale stain: log-normal noise with the power-law
     spectrum of real images (power about 1/f^3), not a single frequency.
 ``mixed``
-    A random combination of all of the above (the default).
+    One extended structure (cells, membranes or texture) with a random
+    selection of cells, filaments, puncta and texture (the default).
 
 Every specimen is ``float32`` with a slowly varying background (from nearly
 dark to about a fifth of the peak, as in real widefield images), scaled so
@@ -195,7 +196,7 @@ def make_specimen(
         Size of the specimen in pixels (at least 8 x 8).
     rng : numpy.random.Generator
         Source of randomness; the same generator state gives the same specimen.
-    kind : {"mixed", "cells", "filaments", "puncta", "texture"}
+    kind : {"mixed", "cells", "membranes", "filaments", "puncta", "texture"}
         The kind of structure. ``"mixed"`` combines one extended kind
         (cells, membranes or texture) with a random selection of cells,
         filaments, puncta and texture, at random relative brightness.
