@@ -13,7 +13,8 @@ from napari_coordgate.psf.empirical_field import EmpiricalFieldModel
 from napari_coordgate.psf.field_interp import psf_fwhm
 from napari_coordgate.psf.field_polynomials import field_uv
 from napari_coordgate.psf.pupil import pupil_psf
-from napari_coordgate.psf.pupil_field import PupilFieldModel
+from napari_coordgate.psf.model_choice import local_width
+from napari_coordgate.psf.pupil_field import ABERRATIONS, PupilFieldModel
 
 OPTICS = dict(na=0.8, wavelength_nm=520.0, pixel_size_nm=130.0)
 
@@ -107,6 +108,9 @@ def test_field_models_recover_known_polynomial_coefficients():
     scene = BeadScene(image, np.full(shape, 100.0), 100.0, k, positions + rng.normal(0, 0.3, positions.shape),
                       np.zeros(shape, bool))
     model = PupilFieldModel(k + 4, cutoff=0.2)
+    # As calibrate_from_beads starts: defocus from the bead widths, so on the convention's side
+    # (field-averaged defocus >= 0); at exactly zero the sign would be left to rounding.
+    model.initialise_defocus(field_uv(scene.positions, shape), np.array([local_width(scene, p) for p in scene.positions]))
     fit = fit_scene(scene, model, gain=1.0)
     fitted = model.describe()["aberration_polynomials_waves"]
     assert fitted["coma_x"]["v"] == pytest.approx(0.35, abs=0.05)
@@ -121,6 +125,30 @@ def test_field_models_recover_known_polynomial_coefficients():
     empirical = EmpiricalFieldModel(k + 4, k, 1, start)
     fit = fit_scene(scene, empirical, gain=1.0)
     assert np.median(fit.chi2 / fit.n_pixels) < 1.5
+
+
+@pytest.mark.parametrize("vectorial", [False, True])
+def test_flipping_the_even_aberrations_leaves_the_psf_unchanged_and_the_convention_picks_one(vectorial):
+    """E + O and -E + O give the same PSF; canonicalise() makes the field-averaged defocus non-negative."""
+    model = PupilFieldModel(25, cutoff=0.2, na=1.2, immersion_index=1.333 if vectorial else None)
+    with torch.no_grad():
+        model.coefficients[0][:] = torch.tensor([-0.2, 0.05, 0, -0.3, 0.1, -0.25], dtype=torch.float64)
+        model.coefficients[1][:] = torch.tensor([0.0, 0.1, -0.2, 0.05, 0, 0.1], dtype=torch.float64)
+        model.coefficients[3][:] = torch.tensor([0.05, 0.0, 0.3], dtype=torch.float64)
+        model.coefficients[5][:] = torch.tensor([0.08], dtype=torch.float64)
+        model.coefficients[6][:] = torch.tensor([0.1], dtype=torch.float64)
+    uv = torch.tensor([[0.0, 0.0], [0.5, -0.3], [-0.6, 0.6]], dtype=torch.float64)
+    shift = torch.zeros(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        before = model.kernels(uv, shift).numpy()
+        even = [c.clone() for c in model.coefficients]
+        assert model.canonicalise()
+        after = model.kernels(uv, shift).numpy()
+    np.testing.assert_allclose(after, before, atol=2e-6 * before.max())
+    for (name, _), old, new in zip(ABERRATIONS, even, model.coefficients):
+        sign = -1 if name in ("defocus", "astigmatism_0", "astigmatism_45", "spherical") else 1
+        np.testing.assert_array_equal(new.detach().numpy(), sign * old.numpy())
+    assert not model.canonicalise()  # already on the convention's side
 
 
 def test_vectorial_pupil_reduces_to_the_scalar_one_at_low_na():
@@ -248,3 +276,29 @@ def test_per_node_average_remains_available(lens, bead_slide):
     assert field.metadata["method"] == "nodes" and field.grid_shape == (3, 3)
     offsets = np.array([centroid_offset(p) for p in field.psfs.reshape(-1, field.psf_size, field.psf_size)])
     assert np.abs(offsets).max() < 0.05
+
+
+def test_unknown_optics_are_estimated_from_the_sharpest_beads():
+    """Without the optics, the pupil's cut-off and aperture NA / n start from a fit to the sharpest beads."""
+    from napari_coordgate.psf.model_choice import estimate_optics
+
+    rng = np.random.default_rng(4)
+    shape, k = (128, 128), 21
+    truth = PupilFieldModel(k + 4, cutoff=0.19, na=0.9, immersion_index=1.0)  # NA 0.9 in air, vectorial
+    with torch.no_grad():
+        truth.coefficients[0][:] = torch.tensor([0.0, 0, 0, 0.5, 0, 0.5], dtype=torch.float64)  # defocus ~ r**2
+    positions = np.array([(y, x) for y in np.linspace(14, 113, 6) for x in np.linspace(14, 113, 6)])
+    positions += rng.uniform(-0.5, 0.5, positions.shape)
+    anchors = np.round(positions).astype(int)
+    with torch.no_grad():
+        kernels = truth.kernels(torch.as_tensor(field_uv(positions, shape)), torch.as_tensor(positions - anchors)).numpy()
+    image = np.full(shape, 100.0)
+    h = (k + 4) // 2
+    for (y, x), kernel in zip(anchors, kernels):
+        image[y - h : y + h + 1, x - h : x + h + 1] += 1e4 * kernel
+    image = rng.poisson(image).astype(float)
+    scene = BeadScene(image, np.full(shape, 100.0), 100.0, k, positions, np.zeros(shape, bool))
+    widths = np.array([local_width(scene, p) for p in positions])
+    cutoff, aperture = estimate_optics(scene, widths, guess=0.51 / np.nanpercentile(widths, 5))
+    assert cutoff == pytest.approx(0.19, rel=0.1)
+    assert aperture >= 0.8  # the vectorial broadening of NA 0.9 is seen

@@ -301,6 +301,85 @@ def test_calibrate_beads_report_lines(capsys, tmp_path, monkeypatch, bead_slide)
                            "by the pupil model")
 
 
+#: A bead slide's OME-XML: an NA 0.9 air objective, 520 nm emission, 115 nm pixels.
+BEAD_OME_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+    '<Instrument ID="Instrument:0"><Objective ID="Objective:0" LensNA="0.9" Immersion="Air"/></Instrument>'
+    '<Image ID="Image:0"><ObjectiveSettings ID="Objective:0"/><Pixels ID="Pixels:0" DimensionOrder="XYCZT" '
+    'Type="float" SizeX="64" SizeY="64" SizeC="1" SizeZ="1" SizeT="1" PhysicalSizeX="0.115" PhysicalSizeY="0.115">'
+    '<Channel ID="Channel:0:0" EmissionWavelength="520"/><TiffData/></Pixels></Image></OME>'
+)
+
+
+@pytest.fixture
+def fake_bead_calibration(monkeypatch):
+    """calibrate_from_beads replaced by a stand-in that records its keywords (no fit: fast)."""
+    from napari_coordgate.psf import beads as beads_module
+    from napari_coordgate.psf.simulate import simulate_lens
+
+    lens = simulate_lens((64, 64), grid=(2, 2), defocus_edge=0.5)
+    calls = []
+
+    def fake(image, **kwargs):
+        calls.append(kwargs)
+        return type(lens)(lens.psfs, lens.field_shape, kind="beads", metadata={"method": "pupil"})
+
+    monkeypatch.setattr(beads_module, "calibrate_from_beads", fake)
+    return calls
+
+
+def test_calibrate_beads_takes_the_files_optics(capsys, tmp_path, fake_bead_calibration):
+    calls = fake_bead_calibration
+    slide = tmp_path / "slide.ome.tif"
+    tifffile.imwrite(slide, np.zeros((64, 64), np.float32), description=BEAD_OME_XML, metadata=None)
+    code, out, err = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "a.npz", "-q")
+    assert code == 0 and err == "", err
+    assert calls[-1]["na"] == 0.9 and calls[-1]["wavelength_nm"] == 520 and calls[-1]["pixel_size_nm"] == 115
+    assert calls[-1]["immersion_index"] == 1.0
+    lines = out.splitlines()
+    for line in ("optics from the file: NA 0.9 (OME-XML Objective LensNA)",
+                 "optics from the file: emission wavelength 520 nm (OME-XML Channel EmissionWavelength (nm))",
+                 "optics from the file: pixel size 115 nm (OME-XML Pixels PhysicalSizeX (µm -> nm))",
+                 "optics from the file: immersion index 1.0 (OME-XML Objective Immersion Air -> 1.0)"):
+        assert line in lines, (line, out)
+    from napari_coordgate.psf.psf_field import PSFField
+
+    sources = PSFField.load(tmp_path / "a.npz").metadata["optics_sources"]
+    assert sources["na"] == "OME-XML Objective LensNA (slide.ome.tif)"
+
+    # a value given wins (and the difference is said); the rest still comes from the file
+    code, out, _ = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "b.npz", "-q", "--na", "0.8")
+    assert code == 0 and calls[-1]["na"] == 0.8 and calls[-1]["pixel_size_nm"] == 115
+    assert "optics: --na 0.8 given; the file records 0.9 (OME-XML Objective LensNA)" in out.splitlines()
+    assert "optics from the file: NA" not in out
+    assert PSFField.load(tmp_path / "b.npz").metadata["optics_sources"]["na"] == "--na"
+
+    # --ignore-file-optics: none of them
+    code, out, _ = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "c.npz", "-q", "--ignore-file-optics")
+    assert code == 0 and "optics from the file" not in out
+    assert all(calls[-1][k] is None for k in ("na", "wavelength_nm", "pixel_size_nm", "immersion_index"))
+
+
+def test_calibrate_beads_with_only_some_optics_in_the_file(capsys, tmp_path, fake_bead_calibration):
+    calls = fake_bead_calibration
+    slide = tmp_path / "imagej.tif"  # ImageJ records the pixel size only
+    tifffile.imwrite(slide, np.zeros((64, 64), np.float32), imagej=True, resolution=(1 / 0.13, 1 / 0.13),
+                     metadata={"unit": "micron"})
+    code, out, err = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "a.npz", "-q")
+    assert code == 0 and calls[-1]["pixel_size_nm"] is None and "optics from the file" not in out
+    assert err.strip() == ("coordgate: note: imagej.tif records pixel size 130 nm but not the NA or emission "
+                           "wavelength; the calibration needs NA, wavelength and pixel size together (or none), so the "
+                           "file's optics are not used (give --na and --wavelength to use them)")
+    code, out, err = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "b.npz", "-q", "--na", "0.8",
+                         "--wavelength", "520")
+    assert code == 0 and err == "" and calls[-1]["pixel_size_nm"] == 130 and calls[-1]["na"] == 0.8
+    assert "optics from the file: pixel size 130 nm (ImageJ calibration XResolution (micron -> nm))" in out
+    # optics from the file that cannot be right fail with a message that says where they came from
+    code, _, err = run(capsys, "calibrate", "beads", slide, "-o", tmp_path / "c.npz", "-q", "--na", "1.4",
+                       "--wavelength", "300")
+    assert_one_line_error(code, err, "undersampled", "taken from imagej.tif: pixel size 130 nm", "--ignore-file-optics")
+
+
 def test_demo_quick(capsys, tmp_path, one_thread):
     out = tmp_path / "demo"
     code, stdout, _ = run(capsys, one_thread, "demo", "--quick", "--out", out, "--device", "cpu", "-q")

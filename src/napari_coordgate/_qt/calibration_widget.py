@@ -11,6 +11,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QProgressBar, QWidget
 
 from ..psf.beads import calibrate_from_beads
+from ..psf.optics_metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
 from ..psf.pair import calibrate_from_pair
 from ..psf.psf_field import PSFField
 from ..psf.simulate import simulate_lens
@@ -47,6 +48,25 @@ def calibration_job(kind: str, images: list, options: dict):
         field = simulate_lens(**options)
     field.summary()
     return field, messages, field.montage()
+
+
+def recorded_optics(layer) -> tuple[FileOptics, str] | None:
+    """The optics a layer's file (``layer.source.path``) or its metadata (OME-XML) records, and where from.
+
+    None when neither records any. The reading is :mod:`..psf.optics_metadata`'s; a file that is not a
+    TIFF (a Zarr, a PNG) or is gone records nothing.
+    """
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if path:
+        try:
+            optics = read_optics(path)
+        except (OSError, ValueError):
+            optics = None
+        if optics is not None and optics.values():
+            return optics, Path(path).name
+    metadata = getattr(layer, "metadata", None)
+    optics = optics_from_metadata(metadata) if metadata else FileOptics()
+    return (optics, f"the metadata of '{layer.name}'") if optics.values() else None
 
 
 def _percent(value) -> str:
@@ -107,6 +127,9 @@ class CalibrationWidget(QWidget):
     Points layers. For a bead slide the model (auto, pupil, empirical,
     per-node average) and the optics (NA 0 = unknown) can be chosen; the model
     used, why, the held-out check and any warnings go to the status line.
+    The optics inputs the user has not typed in are prefilled from what the
+    bead layer's file (OME-TIFF, ImageJ TIFF) or metadata records, else the
+    pixel size from the layer's scale; the status line says which.
     Save / Load write and read ``.npz`` PSF-field files.
     """
 
@@ -130,14 +153,18 @@ class CalibrationWidget(QWidget):
             "each grid node averaged; auto: the pupil model when the optics are given, otherwise chosen from the data"))
         self._bead_na = FloatSpinBox(label="NA", value=0.0, min=0.0, max=1.7, step=0.05,
                                      tooltip="Numerical aperture of the objective; 0 = unknown (the optics are "
-                                             "passed on only when NA, wavelength and pixel size are all given)")
+                                             "passed on only when NA, wavelength and pixel size are all given). "
+                                             "Prefilled, like the wavelength, pixel size and immersion, from the "
+                                             "bead image's OME-TIFF file when it records them")
         self._bead_wavelength = FloatSpinBox(label="emission (nm)", value=520.0, min=0.0, max=2000,
                                              tooltip="Emission wavelength of the beads, in nm")
         self._bead_pixel_size = FloatSpinBox(label="pixel size (nm)", value=0.0, min=0.0, max=100_000, step=1.0,
                                              tooltip=(
-            "Pixel size in the sample plane, in nm; 0 = unknown. Prefilled from the bead layer's scale when it is "
-            "not 1 (napari's convention: scale in µm per pixel, so nm = scale × 1000)"))
-        self._immersion = ComboBox(label="immersion", choices=IMMERSION_MEDIA, value=0.0, tooltip=(
+            "Pixel size in the sample plane, in nm; 0 = unknown. Prefilled from the bead image's file (OME-TIFF, "
+            "ImageJ TIFF) when it records it, else from the layer's scale when it is not 1 (napari's convention: "
+            "scale in µm per pixel, so nm = scale × 1000)"))
+        self._file_immersion: list = []  # a choice for an index a file records that is not in IMMERSION_MEDIA
+        self._immersion = ComboBox(label="immersion", choices=self._immersion_choices, value=0.0, tooltip=(
             "The immersion medium of the objective: makes the pupil model vectorial, as a high-NA PSF is "
             "(give it for any objective above NA 0.7); not known: a scalar, low-NA pupil"))
         self._sharp_image = layer_combo(viewer, "sharp image")
@@ -189,14 +216,25 @@ class CalibrationWidget(QWidget):
             Container(widgets=[self._current]).native, files.native,
         ))
 
+        # the optics inputs, which are prefilled from the bead layer unless the user typed a value in
+        self._optics_inputs = {"na": self._bead_na, "wavelength_nm": self._bead_wavelength,
+                               "pixel_size_nm": self._bead_pixel_size, "immersion_index": self._immersion}
+        self._optics_defaults = {name: control.value for name, control in self._optics_inputs.items()}
+        self._typed: set[str] = set()  # inputs the user set (to a known value)
+        self._prefilled: dict[str, float] = {}  # inputs filled in from the bead layer: value
+        self._prefill_sources: dict[str, str] = {}  # ... and where it came from
+        self._prefilling = False
+        for name, control in self._optics_inputs.items():
+            control.changed.connect(lambda value, name=name: self._on_optics_input(name, value))
+
         self._kind.changed.connect(self._show_kind)
-        self._bead_image.changed.connect(self._prefill_pixel_size)
+        self._bead_image.changed.connect(self._prefill_optics)
         self._run_button.clicked.connect(self._run)
         self._save_button.clicked.connect(self._ask_save)
         self._load_button.clicked.connect(self._ask_load)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._show_kind(self._kind.value)
-        self._prefill_pixel_size(self._bead_image.value)
+        self._prefill_optics(self._bead_image.value)
         self._on_psf_field(self._state.psf_field)
 
     def reset_choices(self, *_) -> None:
@@ -212,13 +250,91 @@ class CalibrationWidget(QWidget):
         self._status.show_message(text, level)
         self._log.add(text)
 
-    def _prefill_pixel_size(self, layer) -> None:
-        """Take the pixel size from a bead layer whose scale is set (napari: µm per pixel)."""
+    # -- optics prefilled from the bead layer ---------------------------------------------
+    def _immersion_choices(self, _widget=None) -> list:
+        return IMMERSION_MEDIA + self._file_immersion
+
+    def _on_optics_input(self, name: str, value) -> None:
+        """Remember which optics inputs the user set: those are never prefilled (0 = unknown again)."""
+        if self._prefilling:
+            return
+        if value:
+            self._typed.add(name)
+        else:
+            self._typed.discard(name)
+
+    def _fill(self, name: str, value: float | None, source: str = "") -> None:
+        """Set an optics input as a prefill (None: back to its default)."""
+        control = self._optics_inputs[name]
+        self._prefilling = True
+        try:
+            if value is None:
+                control.value = self._optics_defaults[name]
+                if name == "immersion_index" and self._file_immersion:
+                    self._file_immersion = []
+                    control.reset_choices()
+                return
+            if name == "immersion_index":
+                value = next((index for _, index in IMMERSION_MEDIA if index and abs(index - value) < 1e-3), value)
+                if value not in control.choices:
+                    self._file_immersion = [(f"{value:g} (from the file)", value)]
+                    control.reset_choices()
+            else:
+                value = min(value, control.max)
+            control.value = value
+        finally:
+            self._prefilling = False
+        self._prefilled[name] = control.value
+        self._prefill_sources[name] = source
+
+    def _prefill_optics(self, layer) -> None:
+        """Fill the optics inputs the user has not set from what the bead layer records.
+
+        What an earlier layer filled in goes first; then the pixel size comes
+        from the layer's scale when it is not 1 (napari's convention: µm per
+        pixel), and every value the layer's file or metadata records (OME-XML,
+        ImageJ or TIFF resolution) from there. The status line says which.
+        """
+        for name in [n for n in self._prefilled if n not in self._typed]:
+            self._fill(name, None)
+        self._prefilled.clear()
+        self._prefill_sources.clear()
         if layer is None:
             return
         size = float(layer.scale[-1])
-        if size > 0 and abs(size - 1.0) > 1e-9:
-            self._bead_pixel_size.value = min(round(size * 1000.0, 3), self._bead_pixel_size.max)
+        if size > 0 and abs(size - 1.0) > 1e-9 and "pixel_size_nm" not in self._typed:
+            self._fill("pixel_size_nm", round(size * 1000.0, 3), "the layer scale (µm -> nm)")
+        found = recorded_optics(layer)
+        if found is None:
+            return
+        optics, origin = found
+        filled, lines = {}, []
+        for name, value in optics.values().items():
+            control = self._optics_inputs[name]
+            if name not in self._typed:
+                self._fill(name, value, f"{optics.sources[name]} ({origin})")
+                filled[name] = value
+            elif abs(float(control.value) - value) > 1e-6 * value:
+                lines.append(f"Kept your {describe_value(name, float(control.value))}; the file records "
+                             f"{describe_value(name, value)}.")
+        if filled:
+            lines.insert(0, f"Optics from {origin}: {FileOptics(**filled).describe()}.")
+        missing = [label for name, label in (("na", "NA"), ("wavelength_nm", "emission wavelength"),
+                                             ("pixel_size_nm", "pixel size"))
+                   if name in optics.missing() and name not in self._typed and name not in self._prefilled]
+        if filled and missing:
+            lines.append(f"Not recorded there: {', '.join(missing)}; type {'it' if len(missing) == 1 else 'them'} "
+                         "in to use the optics.")
+        for note in optics.notes:
+            self._log.add(f"{origin}: {note}")
+        if lines:
+            self._say("\n".join(lines), "info")
+
+    def _optics_sources(self, options: dict) -> dict[str, str]:
+        """Where each optical value of a calibration came from, when any came from the bead layer; else {}."""
+        sources = {name: self._prefill_sources[name] if name in self._prefilled and name not in self._typed
+                   else "typed in" for name in OPTICS if name in options}
+        return sources if any(source != "typed in" for source in sources.values()) else {}
 
     def _bead_options(self) -> dict | None:
         """The model and optics options of a bead calibration (None after showing an error)."""
@@ -284,8 +400,9 @@ class CalibrationWidget(QWidget):
             return
         images, options, reference = request
         kind = self._kind.value
+        sources = self._optics_sources(options) if kind == "beads" else {}
         worker = calibration_job(kind, images, options)
-        worker.returned.connect(lambda result: self._on_result(kind, reference, *result))
+        worker.returned.connect(lambda result: self._on_result(kind, reference, *result, optics_sources=sources))
         worker.errored.connect(lambda err: (report_error("Calibration", err, self._status),
                                             self._log.add(f"Calibration failed: {err}")))
         worker.finished.connect(self._on_finished)
@@ -304,9 +421,12 @@ class CalibrationWidget(QWidget):
         self._progress.setValue(0)
         self._progress.setFormat("idle")
 
-    def _on_result(self, kind: str, reference, field: PSFField, messages: list[str], montage) -> None:
+    def _on_result(self, kind: str, reference, field: PSFField, messages: list[str], montage,
+                   optics_sources: dict | None = None) -> None:
         for message in messages:
             self._log.add(message)
+        if optics_sources:
+            field.metadata["optics_sources"] = optics_sources
         self._state.psf_field = field
         viewer, meta = self._viewer, field.metadata
         base = reference.name if reference is not None else "PSF field"

@@ -34,6 +34,62 @@ def _read_plane(path: str, what: str) -> np.ndarray:
     return image.astype(np.float32)
 
 
+#: The command-line option of each optical value.
+_OPTICS_OPTIONS = {"na": "--na", "wavelength_nm": "--wavelength", "pixel_size_nm": "--pixel-size",
+                   "immersion_index": "--immersion-index"}
+_OPTICS_NAMES = {"na": "NA", "wavelength_nm": "emission wavelength", "pixel_size_nm": "pixel size"}
+
+
+def _note(text: str) -> None:
+    print(f"coordgate: note: {text}", file=sys.stderr, flush=True)
+
+
+def _bead_optics(args) -> tuple[dict, dict[str, str]]:
+    """The optics of a bead calibration: those given, completed from what the image file records.
+
+    Returns the four values (None where unknown) and, when the file gave any,
+    where each value used came from. A value given always wins; the file's
+    values are used only when NA, wavelength and pixel size are then all known.
+    """
+    given = {"na": args.na, "wavelength_nm": args.wavelength, "pixel_size_nm": args.pixel_size,
+             "immersion_index": args.immersion_index}
+    if args.ignore_file_optics or image_format(args.image) != "tiff":
+        return given, {}
+    from ..psf.optics import check_optics
+    from ..psf.optics_metadata import describe_value, read_optics
+
+    recorded = read_optics(args.image)
+    name = Path(args.image).name
+    for note in recorded.notes:
+        _note(f"{name}: {note}")
+    for key, value in recorded.values().items():
+        if given[key] is not None and abs(given[key] - value) > 1e-6 * abs(value):
+            _say(f"optics: {_OPTICS_OPTIONS[key]} {given[key]:g} given; the file records {value:g} "
+                 f"({recorded.sources[key]})")
+    taken = {key: value for key, value in recorded.values().items() if given[key] is None}
+    if not taken:
+        return given, {}
+    optics = {**given, **taken}
+    lacking = [key for key in _OPTICS_NAMES if optics[key] is None]
+    if lacking:
+        _note(f"{name} records {', '.join(describe_value(k, v) for k, v in taken.items())} but not the "
+              f"{' or '.join(_OPTICS_NAMES[k] for k in lacking)}; the calibration needs NA, wavelength and pixel "
+              f"size together (or none), so the file's optics are not used (give "
+              f"{' and '.join(_OPTICS_OPTIONS[k] for k in lacking)} to use them)")
+        return given, {}
+    for key, value in taken.items():
+        _say(f"optics from the file: {describe_value(key, value)} ({recorded.sources[key]})")
+    try:
+        check_optics(optics["na"], optics["wavelength_nm"], optics["pixel_size_nm"], optics["immersion_index"])
+    except ValueError as err:
+        raise ValueError(f"{err} (taken from {name}: {', '.join(describe_value(k, v) for k, v in taken.items())}; "
+                         f"give the right values with {', '.join(_OPTICS_OPTIONS[k] for k in taken)}, or use "
+                         "--ignore-file-optics)") from None
+    sources = {key: f"{recorded.sources[key]} ({name})" if key in taken else _OPTICS_OPTIONS[key]
+               for key, value in optics.items() if value is not None}
+    return optics, sources
+
+
 def _reporter(args):
     """Calibration notes go to stdout, indented (not with --quiet)."""
     return None if args.quiet else (lambda text: print(f"  {text}", flush=True))
@@ -56,11 +112,13 @@ def run_calibrate(args) -> int:
         from ..psf.beads import calibrate_from_beads
 
         image = _read_plane(args.image, "bead image")
+        optics, sources = _bead_optics(args)
         field = calibrate_from_beads(
-            image, method=args.model, na=args.na, wavelength_nm=args.wavelength, pixel_size_nm=args.pixel_size,
-            immersion_index=args.immersion_index, psf_size=args.psf_size, bead_size_px=args.bead_size, grid=args.grid,
+            image, method=args.model, **optics, psf_size=args.psf_size, bead_size_px=args.bead_size, grid=args.grid,
             min_snr=args.min_snr, report=_reporter(args),
         )
+        if sources:
+            field.metadata["optics_sources"] = sources
     else:
         from ..psf.pair import calibrate_from_pair
 

@@ -69,13 +69,20 @@ def _add_calibrate(sub, common):
                        help="grid the fitted PSF field is sampled on, e.g. 8 or 8,6 (default: cells of about 32 px, 4 to 16 per side)")
     beads.add_argument("--model", choices=("auto", "pupil", "empirical", "nodes"), default="auto",
                        help="PSF model: pupil (known optics), empirical (unknown optics), nodes (per-node average) "
-                            "or auto (pupil when --na, --wavelength and --pixel-size are given; default)")
-    beads.add_argument("--na", type=float, default=None, help="numerical aperture of the objective")
-    beads.add_argument("--wavelength", type=float, default=None, help="emission wavelength in nm")
-    beads.add_argument("--pixel-size", type=float, default=None, help="pixel size in the sample plane, in nm")
+                            "or auto (pupil when NA, wavelength and pixel size are given or recorded in the image "
+                            "file; default)")
+    beads.add_argument("--na", type=float, default=None,
+                       help="numerical aperture of the objective (default: as the image file records it, if it does)")
+    beads.add_argument("--wavelength", type=float, default=None,
+                       help="emission wavelength in nm (default: from the file)")
+    beads.add_argument("--pixel-size", type=float, default=None,
+                       help="pixel size in the sample plane, in nm (default: from the file)")
     beads.add_argument("--immersion-index", type=float, default=None,
                        help="refractive index of the immersion medium (1.0 air, 1.33 water, 1.515 oil): makes the pupil "
-                       "model vectorial; without it the pupil is scalar, with low-NA defocus")
+                       "model vectorial; without it the pupil is scalar, with low-NA defocus (default: from the file)")
+    beads.add_argument("--ignore-file-optics", action="store_true",
+                       help="do not take the optics the image file records (OME-XML objective NA, channel emission "
+                            "wavelength, pixel size, immersion; ImageJ or TIFF resolution)")
     pair = how.add_parser("pair", parents=[common], help="from a sharp / blurred image pair")
     pair.add_argument("sharp", help="sharp reference image")
     pair.add_argument("blurred", help="the same scene through the instrument")

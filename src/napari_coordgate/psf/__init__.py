@@ -6,11 +6,14 @@
 - :func:`render_bead_target` images a synthetic bead slide through a field.
 - :func:`calibrate_from_beads` and :func:`calibrate_from_pair` measure a
   field from a bead-slide image, or from a known sharp pattern and its image.
+- :func:`read_optics` reads the optics (NA, emission wavelength, pixel size,
+  immersion index) an image file records, to give to the calibration.
 """
 
 from .bead_target import render_bead_target
 from .beads import calibrate_from_beads
 from .pair import calibrate_from_pair
+from .optics_metadata import read_optics
 from .psf_field import PSFField
 from .simulate import simulate_lens
 
@@ -20,4 +23,5 @@ __all__ = [
     "render_bead_target",
     "calibrate_from_beads",
     "calibrate_from_pair",
+    "read_optics",
 ]

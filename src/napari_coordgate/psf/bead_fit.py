@@ -140,10 +140,12 @@ def fit_scene(
     rounds: int = 4,
     iterations: int = 25,
     regularisation: float = 0.0,
+    max_rounds: int | None = None,
+    tolerance: float = 1e-3,
 ) -> SceneFit:
     """Fit the beads of ``scene`` (and, if ``fit_model``, the PSF ``model``) to its pixels.
 
-    Alternates, for ``rounds`` rounds: Gauss-Newton steps on each bead's
+    Alternates, for ``rounds`` rounds or more: Gauss-Newton steps on each bead's
     flux and sub-pixel position (all beads at once, each with its
     neighbours' current light subtracted), an exact least-squares update
     of the background correction, L-BFGS on the model's parameters jointly
@@ -169,7 +171,15 @@ def fit_scene(
     gain : float, optional
         Fixed noise gain (variance per unit signal); by default estimated.
     rounds, iterations : int
-        Alternation rounds; L-BFGS iterations on the model per round.
+        Alternation rounds (at least); L-BFGS iterations on the model per round.
+    max_rounds : int, optional
+        When fitting the model, rounds go on past ``rounds`` until the
+        objective falls by less than ``tolerance`` (relative) in a round, up
+        to this many (default ``2 * rounds``): a fit stops on convergence,
+        not on a count. The last round only refines the beads.
+    tolerance : float
+        Relative decrease of the objective per round under which the fit
+        has converged.
     regularisation : float
         Weight of ``model.roughness()`` where the model has one.
 
@@ -227,7 +237,11 @@ def fit_scene(
         return torch.cat([values, torch.zeros(1, dtype=torch.float64)])
 
     step = 0.05
-    for round_ in range(rounds):
+    fitting_model = fit_model and bool(model_params)
+    max_rounds = max(rounds, 2 * rounds if max_rounds is None else int(max_rounds)) if fitting_model else rounds
+    previous_loss, converged = None, False
+    for round_ in range(max_rounds):
+        last_round = round_ == max_rounds - 1 or converged or (not fitting_model and round_ == rounds - 1)
         # (a) Gauss-Newton on each bead's flux and position.
         with torch.no_grad():
             background = background0 + bg_design @ correction
@@ -260,7 +274,7 @@ def fit_scene(
         # parameters are scaled by the square root of their Gauss-Newton curvature, so that all
         # of them are about equally stiff: positions and the PSF's shape are strongly coupled
         # (a comatic tail moves the best-fitting position), and fitting them in turn is slow.
-        if fit_model and model_params and round_ < rounds - 1:
+        if fitting_model and not last_round:
             scale = torch.sqrt(torch.clamp(torch.diagonal(hess, dim1=1, dim2=2), min=1e-30) / pixels.size)
             scale = torch.where(free_t[:, None], scale, torch.zeros_like(scale))
             z = torch.zeros((n, 3), dtype=torch.float64, requires_grad=True)
@@ -273,25 +287,37 @@ def fit_scene(
             optimiser = torch.optim.LBFGS([*model_params, z], lr=1.0, max_iter=iterations, history_size=20,
                                           line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-12)
 
-            def closure():
-                optimiser.zero_grad()
+            def closure_loss(z):
                 bead_shift, bead_flux = beads_from(z)
                 expected = background + light_of(model.kernels(uv, bead_shift), bead_flux)
                 loss = 0.5 * (weights * (data - expected) ** 2).sum() / pixels.size
                 if regularisation and hasattr(model, "roughness"):
                     loss = loss + regularisation * model.roughness()
+                return loss
+
+            def closure():
+                optimiser.zero_grad()
+                loss = closure_loss(z)
                 loss.backward()
                 return loss
 
             optimiser.step(closure)
             with torch.no_grad():
+                loss_now = float(closure_loss(z))
+                converged = (round_ + 2 >= rounds and previous_loss is not None
+                             and previous_loss - loss_now <= tolerance * abs(loss_now))
+                previous_loss = loss_now
                 shift, flux = beads_from(z)
                 shift = torch.clamp(shift, -_MAX_OFFSET, _MAX_OFFSET)
+            if hasattr(model, "canonicalise"):
+                model.canonicalise()  # a sign ambiguity of in-focus PSFs, fixed by convention
         # (d) the noise gain, from the residuals.
         if gain is None:
             with torch.no_grad():
                 expected = background + light_of(model.kernels(uv, shift), flux)
                 noise_gain = _estimate_gain(data - expected, expected - background, scene.read_variance, noise_gain)
+        if last_round:
+            break
 
     with torch.no_grad():
         kernels = model.kernels(uv, shift).reshape(n, -1)

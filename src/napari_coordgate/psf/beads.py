@@ -9,12 +9,14 @@ import numpy as np
 from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
 from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
-from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report
+from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report, unexplained_fraction
 from .centroid import centre_on_centroid
+from .centroid_check import check_centroids
 from .empirical_field import EmpiricalFieldModel
 from .field_sampling import aberration_summary, default_grid, sample_field
 from .image_checks import as_real_image, checked_psf_size
-from .model_choice import choice_reason, ridge, trial_models
+from .model_agreement import compare_fields, disagreement_warning
+from .model_choice import PUPIL_MARGIN, choice_reason, choose, ridge, trial_models
 from ..validation import int_pair, integer, number
 from .optics import check_optics
 from .psf_field import PSFField
@@ -197,7 +199,8 @@ def calibrate_from_beads(
     # camera whose background variance is its level (an offset camera gets bright pixels
     # weighted a little more than their noise says).
     gain = scene.read_variance / max(float(np.median(found.background)), scene.read_variance)
-    first = fit_scene(scene, EmpiricalFieldModel(scene.window, k, 0, start_kernel), rounds=3, iterations=15, gain=gain)
+    first = fit_scene(scene, EmpiricalFieldModel(scene.window, k, 0, start_kernel), rounds=3, iterations=15, gain=gain,
+                      max_rounds=3)
 
     # Reject what the first fit cannot use: beads too faint to measure, blends and debris.
     significance = first.fluxes / first.flux_errors
@@ -218,20 +221,22 @@ def calibrate_from_beads(
 
     held_out = np.zeros(len(positions), bool)
     held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
-    trials = trial_models(method, optics, scene, start_kernel, data.shape)
     results = []
-    for name, model in trials:
+    for name, model in trial_models(method, optics, scene, start_kernel, data.shape, gain):
         say(f"fitting the {name} model")
         fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=ridge(model), gain=gain)
         check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
-        score = float(np.sum(check.chi2[held_out]))
-        results.append((score, name, model, fit, check))
-        say(f"{name}: held-out residual {score / max(np.sum(check.n_pixels[held_out]), 1):.3f} per pixel")
-    score, name, model, fit, check = min(results, key=lambda item: item[0])
-    method_reason = choice_reason(method, optics, results)
+        unexplained = unexplained_fraction(check.chi2[held_out], check.chi2_null[held_out], check.n_pixels[held_out])
+        results.append({"name": name, "model": model, "fit": fit, "check": check,
+                        "unexplained": unexplained if unexplained is not None else 0.0})
+        say(f"{name}: held-out beads {100 * results[-1]['unexplained']:.1f}% of their light unexplained")
+    chosen, compared_reason = choose(results)
+    name, model, fit, check = chosen["name"], chosen["model"], chosen["fit"], chosen["check"]
+    method_reason = compared_reason if method == "auto" and optics is None else choice_reason(method, optics, results)
     if method == "auto" and optics is None and not isinstance(model, PupilFieldModel):
         warnings.append(
-            "no optics were given, so the empirical model was used: it knows the PSF only where there are beads "
+            "no optics were given and the pupil model fitted without them explained the held-out beads clearly "
+            "worse, so the empirical model was used: it knows the PSF only where there are beads "
             "and only inside the fitted window; give the NA, emission wavelength and pixel size to use the pupil "
             "model, which models the whole PSF and extrapolates it the way optics does"
         )
@@ -265,12 +270,21 @@ def calibrate_from_beads(
 
     grid_shape = grid or default_grid(data.shape)
     cap = min(data.shape) // 2
-    psfs = sample_field(model, data.shape, grid_shape, k, largest=None if psf_size else min(2 * k + 1, cap - 1 + cap % 2))
+    largest = None if psf_size else min(2 * k + 1, cap - 1 + cap % 2)
+    psfs = sample_field(model, data.shape, grid_shape, k, largest=largest)
+    agreement = _agreement(results, data.shape, grid_shape, k, largest)
+    if agreement is not None:
+        say(f"pupil and empirical models: PSFs moved by {agreement['shift_px_median']:.2f} px (median), shape "
+            f"correlation {agreement['correlation_median']:.3f}")
+        if agreement.get("warning"):
+            warnings.append(agreement.pop("warning"))
     used = final.positions
     rejected_beads = [[float(y), float(x), str(r)] for (y, x), r in zip(found.centres, reasons) if r]
     metadata = {
         "method": name,
         "method_reason": method_reason,
+        "models_compared": {r["name"]: round(float(r["unexplained"]), 4) for r in results},
+        "model_agreement": agreement,
         "n_detected": len(found),
         "n_used": int(len(used)),
         "rejected": _counts(reasons),
@@ -296,10 +310,44 @@ def calibrate_from_beads(
     field = PSFField(psfs, data.shape, kind="beads", metadata=metadata)
     field.metadata["fwhm_map_px"] = field.fwhm_map().tolist()
     field.metadata["psf_size"] = field.psf_size
+    say("checking that the calibrated PSFs put each bead's light where it is")
+    window = min(max(2 * k + 1, field.psf_size), cap - 1 + cap % 2)
+    unmodelled = np.array([[y, x] for y, x, _ in rejected_beads]).reshape(-1, 2)
+    centroids = check_centroids(data, field, final.positions, final.fluxes, final.fluxes / final.flux_errors,
+                                read_variance=scene.read_variance, gain=final.gain, window=window,
+                                unmodelled=unmodelled)
+    field.metadata["centroid_check"] = centroids
+    if not centroids["passed"]:
+        worst = "; ".join(f"around ({y:.0f}, {x:.0f}): {e:.1f} px" for y, x, _, _, e in centroids["worst"])
+        warnings.append(
+            f"the calibrated PSFs do not put the beads' light where it is: over {centroids['n_beads']} bright beads, "
+            f"their centroids differ from the beads' own by up to {centroids['max_px']:.1f} px ({worst}); "
+            "deblurred objects would move by as much. The PSF "
+            "reaches beyond the fitted kernel: give the optics (NA, wavelength, pixel size) or a larger psf_size"
+        )
     for warning in warnings:
         say(f"warning: {warning}")
     say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}")
     return field
+
+
+def _agreement(results: list[dict], shape, grid_shape, k: int, largest: int | None) -> dict | None:
+    """How far the pupil and the best empirical model agree, when the held-out beads cannot tell them apart.
+
+    None unless both were fitted and their held-out figures lie within
+    :data:`.model_choice.PUPIL_MARGIN` of each other; a ``"warning"`` entry
+    is added when they disagree (:func:`.model_agreement.disagreement_warning`).
+    """
+    pupil = [r for r in results if isinstance(r["model"], PupilFieldModel)]
+    empirical = sorted((r for r in results if not isinstance(r["model"], PupilFieldModel)), key=lambda r: r["unexplained"])
+    if not pupil or not empirical or abs(pupil[0]["unexplained"] - empirical[0]["unexplained"]) > PUPIL_MARGIN:
+        return None
+    pupil, empirical = pupil[0], empirical[0]
+    agreement = compare_fields(sample_field(pupil["model"], shape, grid_shape, k, largest=largest),
+                               sample_field(empirical["model"], shape, grid_shape, k))
+    warning = disagreement_warning(agreement, (pupil["name"], empirical["name"]),
+                                   (pupil["unexplained"], empirical["unexplained"]))
+    return {**agreement, "models": [pupil["name"], empirical["name"]], **({"warning": warning} if warning else {})}
 
 
 # ----------------------------------------------------------------------------- checks

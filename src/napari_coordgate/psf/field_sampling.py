@@ -31,11 +31,8 @@ def sample_field(model, shape, grid_shape, k: int, *, largest: int | None = None
     nodes = torch.as_tensor(field_uv(np.array([(y, x) for y in ys for x in xs]), shape))
     zero = torch.zeros(len(nodes), 2, dtype=torch.float64)
     if isinstance(model, PupilFieldModel) and largest is not None and largest > k:
-        wide = PupilFieldModel(largest, cutoff=model.cutoff, na=model.na, immersion_index=model.immersion_index,
-                               vectorial=model.vectorial)
+        wide = model.with_window(largest)
         with torch.no_grad():
-            for target, source in zip(wide.parameters(), model.parameters()):
-                target.copy_(source)
             kernels = wide.kernels(nodes, zero).numpy()
         centre = largest // 2
         # Each pupil kernel is a fraction of its PSF's whole energy: grow the box until all hold 98 %.

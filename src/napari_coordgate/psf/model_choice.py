@@ -4,39 +4,51 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bead_fit import BeadScene
+from .bead_fit import BeadScene, fit_scene
 from .empirical_field import EmpiricalFieldModel
 from .field_interp import psf_fwhm
 from .field_polynomials import field_uv, n_monomials
 from .pupil_field import PupilFieldModel
 
-__all__ = ["trial_models", "ridge", "choice_reason"]
+__all__ = ["trial_models", "ridge", "choose", "choice_reason"]
 
 #: Polynomial orders the empirical model chooses from (by held-out beads).
 EMPIRICAL_ORDERS = (1, 2, 3, 4)
+#: The one empirical order "auto" fits, without the optics, to judge the pupil model by (fewer beads: lower).
+AUTO_EMPIRICAL_ORDER = 3
 #: Beads needed per polynomial term of the empirical model (fewer: that order is not tried).
 BEADS_PER_TERM = 8
 #: Weight of the empirical model's ridge on its field-dependent terms.
 RIDGE = 1e-3
-#: Default NA assumed by the pupil model when no optics are given (its cut-off is then fitted).
-DEFAULT_NA = 1.0
+#: Starting aperture NA / n of the pupil model when no optics are given (it is then fitted, with the cut-off).
+START_APERTURE = 0.7
+#: Cut-offs (factors of the width-based guess) and apertures NA / n tried to start the fit without the optics.
+OPTICS_GRID_CUTOFF = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)
+OPTICS_GRID_APERTURE = (0.3, 0.6, 0.8, 0.9, 0.97)
+#: Without the optics, the pupil model is kept unless an empirical model leaves this much less of the
+#: held-out beads' light unexplained (a fraction of their light): the pupil knows the PSF beyond the fitted
+#: window and in the corners the beads do not reach, so a small loss on the held-out beads is worth it.
+PUPIL_MARGIN = 0.05
 
 
-def trial_models(method, optics, scene, start_kernel, shape):
-    """The models to fit and compare, in order."""
+def trial_models(method, optics, scene, start_kernel, shape, gain=None):
+    """The models to fit and compare, in order (``gain``: the noise gain every fit uses)."""
     trials = []
     if method in ("auto", "pupil"):
-        trials.append(("pupil", pupil_model(optics, scene, start_kernel, shape)))
+        trials.append(("pupil", pupil_model(optics, scene, start_kernel, shape, gain)))
     if method == "empirical" or (method == "auto" and optics is None):
         # Each field-dependent term of the PSF needs several beads behind it.
         n_beads = len(scene.positions)
         orders = [o for o in EMPIRICAL_ORDERS if BEADS_PER_TERM * n_monomials(o) <= n_beads] or [EMPIRICAL_ORDERS[0]]
+        if method == "auto":
+            # Only the yardstick the pupil is judged by: the richest order up to AUTO_EMPIRICAL_ORDER.
+            orders = [max(o for o in orders if o <= AUTO_EMPIRICAL_ORDER)] if min(orders) <= AUTO_EMPIRICAL_ORDER else orders[:1]
         for order in orders:
             trials.append((f"empirical (order {order})", EmpiricalFieldModel(scene.window, scene.psf_size, order, start_kernel)))
     return trials
 
 
-def pupil_model(optics, scene, start_kernel, shape) -> PupilFieldModel:
+def pupil_model(optics, scene, start_kernel, shape, gain=None) -> PupilFieldModel:
     widths = np.array([local_width(scene, p) for p in scene.positions])
     if optics is not None:
         cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]
@@ -45,9 +57,47 @@ def pupil_model(optics, scene, start_kernel, shape) -> PupilFieldModel:
         # In-focus FWHM ~ 0.51 wavelength / NA: the sharpest beads give the pupil size to start from.
         good = widths[np.isfinite(widths)]
         sharpest = max(float(np.percentile(good, 5)) if good.size else psf_fwhm(start_kernel), 1.0)
-        model = PupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=DEFAULT_NA, fit_cutoff=True)
+        cutoff, aperture = estimate_optics(scene, widths, min(0.51 / sharpest, 0.45), gain)
+        model = PupilFieldModel(scene.window, cutoff=cutoff, na=aperture, fit_cutoff=True, fit_aperture=True)
     model.initialise_defocus(field_uv(scene.positions, shape), widths)
     return model
+
+
+def estimate_optics(scene: BeadScene, widths: np.ndarray, guess: float, gain: float | None = None) -> tuple[float, float]:
+    """Cut-off and aperture ``NA / n`` of the unknown optics, from the sharpest beads.
+
+    The sharpest fifth of the beads (at least 8, at most 40) are closest to an
+    in-focus, unaberrated PSF, whose shape depends only on the cut-off (its
+    size) and the aperture (the vectorial broadening and filled rings). A
+    vectorial pupil without aberrations is fitted to them (fluxes and
+    positions only) on a grid of both, around ``guess``; the best pair starts
+    the full fit. Starting the full fit from the width alone lets it settle in
+    a wrong valley (a pupil too small, with too little defocus) on strongly
+    aberrated lenses. Every candidate is scored with the same noise model
+    (``gain``: variance per unit signal; by default a photon-counting camera,
+    as :func:`.calibrate_from_beads` assumes), so the residuals compare.
+    """
+    good = np.flatnonzero(np.isfinite(widths))
+    if good.size < 8:
+        return guess, START_APERTURE
+    n_sharp = int(np.clip(round(0.2 * good.size), 8, 40))
+    sharp = good[np.argsort(widths[good])[:n_sharp]]
+    subset = BeadScene(scene.data, scene.background, scene.read_variance, scene.psf_size, scene.positions[sharp],
+                       scene.excluded)
+    if gain is None:
+        gain = scene.read_variance / max(float(np.median(scene.background)), scene.read_variance)
+    best = (np.inf, guess, START_APERTURE)
+    for factor in OPTICS_GRID_CUTOFF:
+        cutoff = guess * factor
+        if 2 * cutoff > 0.9:
+            continue
+        for aperture in OPTICS_GRID_APERTURE:
+            model = PupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
+            fit = fit_scene(subset, model, fit_model=False, rounds=2, gain=gain)
+            score = float(np.sum(fit.chi2))
+            if score < best[0]:
+                best = (score, cutoff, aperture)
+    return best[1], best[2]
 
 
 def local_width(scene: BeadScene, position) -> float:
@@ -64,14 +114,39 @@ def ridge(model) -> float:
     return RIDGE if isinstance(model, EmpiricalFieldModel) else 0.0
 
 
+def choose(trials: list[dict]) -> tuple[dict, str]:
+    """The trial to keep, and why.
+
+    Each trial is a dict with ``name``, ``model`` and ``unexplained`` (the
+    held-out beads' unexplained fraction). A pupil model is kept unless the
+    best empirical one explains :data:`PUPIL_MARGIN` more of the held-out
+    beads' light; among empirical models, the lowest residual wins.
+    """
+    if len(trials) == 1:
+        return trials[0], "asked for"
+    pupil = [t for t in trials if isinstance(t["model"], PupilFieldModel)]
+    empirical = sorted((t for t in trials if not isinstance(t["model"], PupilFieldModel)),
+                       key=lambda t: t["unexplained"])
+    best = empirical[0] if empirical else None
+    if pupil and best is not None:
+        difference = pupil[0]["unexplained"] - best["unexplained"]
+        if difference <= PUPIL_MARGIN:
+            return pupil[0], (f"physics by default: its held-out beads fit about as well as with the {best['name']} "
+                              f"model ({100 * pupil[0]['unexplained']:.1f}% against {100 * best['unexplained']:.1f}% "
+                              "of their light unexplained), and it extrapolates the PSF beyond the fitted window and "
+                              "the beads")
+        return best, (f"its held-out beads fit clearly better than with the pupil model "
+                      f"({100 * best['unexplained']:.1f}% against {100 * pupil[0]['unexplained']:.1f}% of their light "
+                      "unexplained)")
+    runner_up = empirical[1] if len(empirical) > 1 else None
+    return best, (f"its held-out beads fit best ({100 * best['unexplained']:.1f}% of their light unexplained, "
+                  f"{100 * runner_up['unexplained']:.1f}% with the {runner_up['name']} model)" if runner_up else "asked for")
+
+
 def choice_reason(method: str, optics, results) -> str:
+    """Why the model was chosen when it was not compared (asked for, or the optics given)."""
     if method == "pupil":
         return "asked for"
     if method == "auto" and optics is not None:
         return "the optics (NA, wavelength, pixel size) were given"
-    ranked = sorted(results, key=lambda item: item[0])
-    best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
-    if second is None:
-        return "asked for"
-    gain = 100 * (second[0] - best[0]) / max(second[0], 1e-12)
-    return f"its held-out beads fit best ({gain:.1f}% lower residual than the {second[1]} model)"
+    return "asked for"

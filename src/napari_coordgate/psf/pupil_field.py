@@ -24,6 +24,17 @@ rotational symmetry. Tilt is left out: the coma term is written with zero
 mean wavefront slope, so no term moves the PSF's centroid, and a bead's
 position parameter is its image's centroid (see :mod:`.centroid`).
 
+Sign convention. One in-focus image cannot tell a pupil phase ``E + O``
+(``E`` the terms even in the pupil: defocus, astigmatism, spherical; ``O``
+the odd ones: coma, trefoil) from ``-E + O``: the two give exactly the same
+intensity PSF (complex conjugation and a point reflection of the pupil map
+one onto the other, for any real, centro-symmetric pupil amplitude, scalar
+or vectorial). Which of the two a fit finds depends on its start and on the
+floating-point path. :meth:`PupilFieldModel.canonicalise` picks one by
+convention: **the defocus averaged over the field is non-negative** (the
+even terms' signs are flipped together when it is not), so fitted
+coefficients are reproducible on any machine.
+
 With an immersion index ``n`` the defocus term is the exact high-NA phase
 ``(n - sqrt(n**2 - NA**2 rho**2)) / (n - sqrt(n**2 - NA**2))`` (equal to
 ``rho**2`` at low NA), which defocus of a high-NA objective follows. An
@@ -37,8 +48,15 @@ makes its own image; the PSF is the sum of their intensities. The
 sine-condition amplitude ``cos(theta)**-0.5`` is applied too. At high NA
 this broadens the focal spot and fills the first dark ring, which no
 scalar pupil reproduces. The pixel response is
-a uniform square: the intensity is computed on a grid ``oversample`` times
-finer than the pixels and summed over each pixel.
+a uniform square. When the image is sampled above Nyquist (an intensity
+band limit ``2 * cutoff`` below :data:`PIXEL_FILTER_BAND` cycles per pixel,
+the usual case), the intensity is computed at the pixel centres only, on a
+window :data:`PIXEL_FILTER_TAPS` pixels wider on each side, and integrated
+over the square pixel by a short separable filter whose frequency response
+matches ``sinc(f)`` over the band to 0.4 %: exact for a band-limited PSF up
+to that error, and several times cheaper than a finer grid. Undersampled
+lenses fall back to a grid ``oversample`` times finer than the pixels,
+summed over each pixel.
 """
 
 from __future__ import annotations
@@ -62,6 +80,33 @@ ABERRATIONS = (
     ("trefoil_30", 0),
 )
 
+#: Half-width (pixels) of the filter that integrates a pixel-centre sampled intensity over the square pixel.
+PIXEL_FILTER_TAPS = 6
+#: Intensity band (cycles per pixel, below the Nyquist 0.5) over which that filter matches the pixel's sinc.
+PIXEL_FILTER_BAND = 0.46
+#: Range of a fitted aperture NA / n (the sine of the largest ray angle).
+_APERTURE_RANGE = (0.05, 0.98)
+#: Range of a fitted cut-off, as factors of its starting value.
+_CUTOFF_RANGE = (1.0 / 3.0, 1.45)
+
+
+def _pixel_filter(taps: int = PIXEL_FILTER_TAPS, band: float = PIXEL_FILTER_BAND) -> np.ndarray:
+    """Symmetric FIR filter ``(2 taps + 1,)`` whose response is ``sinc(f)`` over ``|f| <= band`` (least squares).
+
+    Applied to point samples of a band-limited intensity at the pixel centres,
+    it gives the intensity integrated over each (unit, square) pixel: the
+    pixel's box has the transfer function ``sinc(f)``, and nothing of the
+    sampled intensity lies between ``band`` and ``1 - band``.
+    """
+    f = np.linspace(0.0, band, 4000)
+    design = np.concatenate([np.ones((f.size, 1)), 2 * np.cos(2 * np.pi * f[:, None] * np.arange(1, taps + 1))], axis=1)
+    half, *_ = np.linalg.lstsq(design, np.sinc(f), rcond=None)
+    return np.concatenate([half[:0:-1], half])
+
+
+#: Terms even in the pupil (unchanged by a point reflection); their joint sign is fixed by convention.
+_EVEN_TERMS = ("defocus", "astigmatism_0", "astigmatism_45", "spherical")
+
 
 class PupilFieldModel(torch.nn.Module):
     """Pupil-function PSFs whose aberrations are low-order polynomials of the field position.
@@ -81,12 +126,20 @@ class PupilFieldModel(torch.nn.Module):
         Fit ``cutoff`` too (when the optics were not given).
     vectorial : bool, optional
         Vectorial high-NA imaging (see the module notes). The default is on
-        whenever ``immersion_index`` is given (and ``cutoff`` is not fitted).
+        whenever ``immersion_index`` is given (and ``cutoff`` is not fitted),
+        and with ``fit_aperture``.
+    fit_aperture : bool
+        For unknown optics: fit the aperture ``NA / n`` (the sine of the
+        largest ray angle), the only combination of NA and immersion index
+        the vectorial factors and the high-NA defocus depend on. The pupil is
+        then vectorial, and reduces to the scalar one where the fitted
+        aperture is small. ``na`` is the starting aperture; ``immersion_index``
+        must be left out.
 
     Notes
     -----
     Parameters: ``coefficients`` (one polynomial per aberration, in waves),
-    ``log_cutoff_scale`` and ``apodisation``.
+    ``log_cutoff_scale``, ``aperture_logit`` and ``apodisation``.
     """
 
     def __init__(
@@ -98,6 +151,7 @@ class PupilFieldModel(torch.nn.Module):
         immersion_index: float | None = None,
         fit_cutoff: bool = False,
         vectorial: bool | None = None,
+        fit_aperture: bool = False,
     ) -> None:
         super().__init__()
         if window < 3 or window % 2 == 0:
@@ -105,16 +159,39 @@ class PupilFieldModel(torch.nn.Module):
         self.window = int(window)
         self.cutoff = float(cutoff)
         self.na = float(na)
+        self.fit_aperture = bool(fit_aperture)
+        if self.fit_aperture:
+            if immersion_index is not None:
+                raise ValueError("fit_aperture is for unknown optics: leave immersion_index out")
+            if vectorial is False:
+                raise ValueError("a fitted aperture is vectorial")
+            if not _APERTURE_RANGE[0] < self.na < _APERTURE_RANGE[1]:
+                raise ValueError(f"the starting aperture NA / n must lie in {_APERTURE_RANGE}; got {self.na}")
+            immersion_index, vectorial = 1.0, True
         self.immersion_index = immersion_index
         if vectorial is None:
             vectorial = immersion_index is not None and not fit_cutoff
-        if vectorial and (immersion_index is None or fit_cutoff):
+        if vectorial and (immersion_index is None or (fit_cutoff and not self.fit_aperture)):
             raise ValueError("a vectorial pupil needs the immersion index and a known cut-off")
         self.vectorial = bool(vectorial)
-        # Samples per pixel for the pixel integration (odd, so the window centre is a sample).
-        oversample = 3
-        while 1.0 / oversample > 0.45 / (1.5 * self.cutoff):
-            oversample += 2
+        # The largest cut-off the model can reach: a fitted one may grow by up to 1.45, but not past
+        # the sampling limit of the fast pixel integration when it starts below it (a lens imaged
+        # above Nyquist stays so).
+        low, high = _CUTOFF_RANGE
+        if fit_cutoff and 2 * self.cutoff <= PIXEL_FILTER_BAND:
+            high = min(high, PIXEL_FILTER_BAND / (2 * self.cutoff))
+        self._cutoff_range = (low, high) if fit_cutoff else (1.0, 1.0)
+        self._pixel_filter = 2 * self.cutoff * self._cutoff_range[1] <= PIXEL_FILTER_BAND + 1e-12
+        if self._pixel_filter:
+            oversample = 1
+            fine = self.window + 2 * PIXEL_FILTER_TAPS
+            self.register_buffer("_filter", torch.as_tensor(_pixel_filter(), dtype=torch.float32))
+        else:
+            # Samples per pixel for the pixel integration (odd, so the window centre is a sample).
+            oversample = 3
+            while 1.0 / oversample > 0.45 / (1.5 * self.cutoff):
+                oversample += 2
+            fine = self.window * oversample
         self.oversample = oversample
         # The pupil is sampled every 1 / (2 window) cycles per pixel, so the image repeats only
         # every two windows (no wrapped tails), and covers the largest fitted cut-off.
@@ -127,19 +204,49 @@ class PupilFieldModel(torch.nn.Module):
         )
         self.log_cutoff_scale = torch.nn.Parameter(torch.zeros((), dtype=torch.float64), requires_grad=fit_cutoff)
         self.apodisation = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        low, high = _APERTURE_RANGE
+        start = (self.na - low) / (high - low) if self.fit_aperture else 0.5
+        self.aperture_logit = torch.nn.Parameter(torch.tensor(float(np.log(start / (1 - start))), dtype=torch.float64),
+                                                 requires_grad=self.fit_aperture)
         freqs = (np.arange(n_pupil) - n_pupil // 2) * self._df  # cycles per pixel
         fy, fx = np.meshgrid(freqs, freqs, indexing="ij")
         self.register_buffer("_freqs", torch.as_tensor(freqs))
         self.register_buffer("_fy", torch.as_tensor(fy))
         self.register_buffer("_fx", torch.as_tensor(fx))
         self.register_buffer("_phi", torch.atan2(self._fy, self._fx))
-        fine = self.window * oversample
         self.register_buffer("_samples", torch.as_tensor((np.arange(fine) - fine // 2) / oversample))
         self._basis: torch.Tensor | None = None
         rho = torch.sqrt(self._fy**2 + self._fx**2) / self.cutoff
         self.register_buffer("_polarisation", _polarisation(rho, self._phi, self.na, immersion_index, self.vectorial))
 
     # ----------------------------------------------------------------- aberrations
+    def canonicalise(self) -> bool:
+        """Apply the sign convention (see the module notes): make the field-averaged defocus non-negative.
+
+        Flips the signs of every even aberration polynomial (defocus,
+        astigmatism, spherical) together, which leaves every PSF unchanged.
+        The average is taken over a square field (``|u|, |v| <= 1/sqrt(2)``);
+        where it is zero, the largest even coefficient decides.
+
+        Returns
+        -------
+        bool
+            Whether the signs were flipped.
+        """
+        with torch.no_grad():
+            side = torch.linspace(-1.0, 1.0, 9, dtype=torch.float64) / np.sqrt(2.0)
+            uv = torch.cartesian_prod(side, side)
+            mean_defocus = float((monomials(uv, self._orders[0]) @ self.coefficients[0]).mean())
+            if abs(mean_defocus) < 1e-9:
+                even = torch.cat([c for (name, _), c in zip(ABERRATIONS, self.coefficients) if name in _EVEN_TERMS])
+                mean_defocus = float(even[torch.argmax(even.abs())]) if even.numel() else 0.0
+            if mean_defocus >= 0:
+                return False
+            for (name, _), coefficients in zip(ABERRATIONS, self.coefficients):
+                if name in _EVEN_TERMS:
+                    coefficients.neg_()
+        return True
+
     def aberrations(self, uv: torch.Tensor) -> torch.Tensor:
         """Aberration coefficients in waves at normalised field positions: ``(n, n_terms)``."""
         columns = []
@@ -152,16 +259,42 @@ class PupilFieldModel(torch.nn.Module):
         out = {}
         for (name, order), coefficients in zip(ABERRATIONS, self.coefficients):
             out[name] = dict(zip(monomial_names(order), (float(c) for c in coefficients.detach())))
-        return {
+        described = {
             "aberration_polynomials_waves": out,
             "cutoff_cycles_per_px": float(self.fitted_cutoff().detach()),
             "apodisation": float(self.apodisation.detach()),
+            "vectorial": self.vectorial,
         }
+        if self.fit_aperture:
+            described["aperture_na_over_n"] = float(self.fitted_aperture().detach())
+        return described
+
+    def fitted_aperture(self) -> torch.Tensor:
+        """``NA / n`` in use: fitted with ``fit_aperture``, else the given optics' (1 for a scalar pupil)."""
+        if not self.fit_aperture:
+            return torch.tensor(self.na / self.immersion_index if self.immersion_index else 1.0, dtype=torch.float64)
+        low, high = _APERTURE_RANGE
+        return low + (high - low) * torch.sigmoid(self.aperture_logit)
+
+    def with_window(self, window: int) -> PupilFieldModel:
+        """The same PSFs rendered in another window, with the fitted optics fixed (nothing left to fit)."""
+        if self.fit_aperture:
+            na, index = float(self.fitted_aperture().detach()), 1.0
+        else:
+            na, index = self.na, self.immersion_index
+        copy = PupilFieldModel(window, cutoff=float(self.fitted_cutoff().detach()), na=na, immersion_index=index,
+                               vectorial=self.vectorial)
+        with torch.no_grad():
+            for target, source in zip(copy.coefficients, self.coefficients):
+                target.copy_(source)
+            copy.apodisation.copy_(self.apodisation)
+        return copy
 
     # ------------------------------------------------------------------- rendering
     def fitted_cutoff(self) -> torch.Tensor:
         """The cut-off in use (the pupil grid covers up to 1.5 times the starting one)."""
-        return self.cutoff * torch.exp(torch.clamp(self.log_cutoff_scale, -np.log(3.0), np.log(1.45)))
+        low, high = self._cutoff_range
+        return self.cutoff * torch.exp(torch.clamp(self.log_cutoff_scale, np.log(low), np.log(high)))
 
     def kernels(self, uv: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """PSFs at field positions ``uv``, each displaced by ``shift`` pixels from the window centre.
@@ -182,16 +315,23 @@ class PupilFieldModel(torch.nn.Module):
         cutoff = self.fitted_cutoff()
         rho = torch.sqrt(self._fy**2 + self._fx**2) / cutoff
         inside = rho <= 1.0
-        if self._basis is None or cutoff.requires_grad:
-            basis = _phase_basis(rho, self._phi, self.na, self.immersion_index) * inside
-            if not cutoff.requires_grad:
-                self._basis = basis.to(torch.float32)
-        basis = self._basis if self._basis is not None else basis.to(torch.float32)
+        varying = cutoff.requires_grad or self.fit_aperture
+        if self.fit_aperture:
+            aperture = self.fitted_aperture()  # NA / n, with n = 1
+            basis = _phase_basis(rho, self._phi, aperture, 1.0) * inside
+            polarisation = _polarisation(rho, self._phi, aperture, 1.0, True)
+        else:
+            if self._basis is None or varying:
+                basis = _phase_basis(rho, self._phi, self.na, self.immersion_index) * inside
+                if not varying:
+                    self._basis = basis.to(torch.float32)
+            polarisation = self._polarisation
+        basis = self._basis if (self._basis is not None and not varying) else basis.to(torch.float32)
         coefficients = self.aberrations(uv)  # (n, terms)
         waves = torch.einsum("nt,tyx->nyx", coefficients.to(torch.float32), basis)
         amplitude = torch.exp(self.apodisation * rho**2) * inside
         # One pupil per field component (a single one for scalar imaging): (n, components, p, p).
-        components = amplitude[None] * self._polarisation
+        components = amplitude[None] * polarisation
         pupil = (components[None] * torch.exp(2j * torch.pi * waves)[:, None]).to(torch.complex64)
         # A matrix Fourier transform evaluates the image only on the window's fine samples,
         # displaced by each PSF's shift: exact sub-pixel positions at little cost.
@@ -205,7 +345,14 @@ class PupilFieldModel(torch.nn.Module):
         # Parseval: the PSF's whole energy over one period of the sampled pupil's image.
         total = (components.abs() ** 2).sum().to(torch.float32) / self._df**2 * self.oversample**2
         n = intensity.shape[0]
-        binned = intensity.reshape(n, self.window, self.oversample, self.window, self.oversample).sum(dim=(2, 4))
+        if self._pixel_filter:
+            # Integrate over the square pixel: one separable filter along y, then along x.
+            taps = self._filter.flip(0)[None, None, :]
+            rows = torch.nn.functional.conv1d(intensity.transpose(1, 2).reshape(-1, 1, intensity.shape[1]), taps)
+            rows = rows.reshape(n, intensity.shape[2], self.window).transpose(1, 2)
+            binned = torch.nn.functional.conv1d(rows.reshape(-1, 1, rows.shape[2]), taps).reshape(n, self.window, self.window)
+        else:
+            binned = intensity.reshape(n, self.window, self.oversample, self.window, self.oversample).sum(dim=(2, 4))
         return (binned / total).to(torch.float64)
 
     def initialise_defocus(self, uv: np.ndarray, widths_px: np.ndarray) -> None:
@@ -227,6 +374,7 @@ class PupilFieldModel(torch.nn.Module):
 
 
 def _polarisation(rho, phi, na, immersion_index, vectorial) -> torch.Tensor:
+    # ``na`` may be a tensor (a fitted aperture), so everything stays differentiable.
     """Amplitude factors of each imaged field component over the pupil: ``(components, p, p)``.
 
     Scalar imaging has one component of factor one. Vectorial imaging of an
@@ -237,7 +385,7 @@ def _polarisation(rho, phi, na, immersion_index, vectorial) -> torch.Tensor:
     """
     if not vectorial:
         return torch.ones((1,) + rho.shape, dtype=rho.dtype)
-    sin_t = torch.clamp(na * rho / immersion_index, max=0.999)
+    sin_t = torch.clamp(na * rho.clamp(max=1.0) / immersion_index, max=0.999)
     cos_t = torch.sqrt(1 - sin_t**2)
     c, s = torch.cos(phi), torch.sin(phi)
     factors = torch.stack(
@@ -255,7 +403,9 @@ def _polarisation(rho, phi, na, immersion_index, vectorial) -> torch.Tensor:
 def _phase_basis(rho: torch.Tensor, phi: torch.Tensor, na: float, immersion_index: float | None) -> torch.Tensor:
     if immersion_index is not None and immersion_index > na:
         n = immersion_index
-        defocus = (n - torch.sqrt(torch.clamp(n**2 - (na * rho) ** 2, min=0))) / (n - np.sqrt(n**2 - na**2))
+        na = torch.as_tensor(na, dtype=rho.dtype)
+        rim = torch.clamp(rho, max=1.0)  # the pupil ends at rho = 1 (the outside is masked)
+        defocus = (n - torch.sqrt(torch.clamp(n**2 - (na * rim) ** 2, min=0))) / (n - torch.sqrt(n**2 - na**2))
     else:
         defocus = rho**2
     return torch.stack(
