@@ -272,7 +272,7 @@ def calibrate_from_beads(
     cap = min(data.shape) // 2
     largest = None if psf_size else min(2 * k + 1, cap - 1 + cap % 2)
     psfs = sample_field(model, data.shape, grid_shape, k, largest=largest)
-    agreement = _agreement(results, data.shape, grid_shape, k, largest)
+    agreement = _agreement(results, data.shape, grid_shape, k)
     if agreement is not None:
         say(f"pupil and empirical models: PSFs moved by {agreement['shift_px_median']:.2f} px (median), shape "
             f"correlation {agreement['correlation_median']:.3f}")
@@ -331,7 +331,7 @@ def calibrate_from_beads(
     return field
 
 
-def _agreement(results: list[dict], shape, grid_shape, k: int, largest: int | None) -> dict | None:
+def _agreement(results: list[dict], shape, grid_shape, k: int) -> dict | None:
     """How far the pupil and the best empirical model agree, when the held-out beads cannot tell them apart.
 
     None unless both were fitted and their held-out figures lie within
@@ -343,7 +343,9 @@ def _agreement(results: list[dict], shape, grid_shape, k: int, largest: int | No
     if not pupil or not empirical or abs(pupil[0]["unexplained"] - empirical[0]["unexplained"]) > PUPIL_MARGIN:
         return None
     pupil, empirical = pupil[0], empirical[0]
-    agreement = compare_fields(sample_field(pupil["model"], shape, grid_shape, k, largest=largest),
+    # Both in the fitted window, where the held-out residuals were measured: an empirical kernel knows nothing
+    # beyond it, so comparing it with the pupil's whole PSF would only show that.
+    agreement = compare_fields(sample_field(pupil["model"], shape, grid_shape, k),
                                sample_field(empirical["model"], shape, grid_shape, k))
     warning = disagreement_warning(agreement, (pupil["name"], empirical["name"]),
                                    (pupil["unexplained"], empirical["unexplained"]))

@@ -267,6 +267,8 @@ class PupilFieldModel(torch.nn.Module):
         }
         if self.fit_aperture:
             described["aperture_na_over_n"] = float(self.fitted_aperture().detach())
+        if getattr(self, "estimated_optics", None):
+            described["estimated_optics"] = dict(self.estimated_optics)
         return described
 
     def fitted_aperture(self) -> torch.Tensor:
