@@ -15,8 +15,8 @@ from .centroid_check import check_centroids
 from .empirical_field import EmpiricalFieldModel
 from .field_sampling import aberration_summary, default_grid, sample_field
 from .image_checks import as_real_image, checked_psf_size
-from .model_agreement import compare_fields, disagreement_warning
-from .model_choice import PUPIL_MARGIN, choice_reason, choose, ridge, trial_models
+from .model_agreement import INDISTINGUISHABLE, compare_fields, disagreement_warning
+from .model_choice import choice_reason, choose, ridge, trial_models
 from ..validation import int_pair, integer, number
 from .optics import check_optics
 from .psf_field import PSFField
@@ -325,6 +325,7 @@ def calibrate_from_beads(
             "deblurred objects would move by as much. The PSF "
             "reaches beyond the fitted kernel: give the optics (NA, wavelength, pixel size) or a larger psf_size"
         )
+        field.metadata["warnings"] = list(warnings)  # the field holds a copy of the metadata
     for warning in warnings:
         say(f"warning: {warning}")
     say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}")
@@ -335,12 +336,12 @@ def _agreement(results: list[dict], shape, grid_shape, k: int) -> dict | None:
     """How far the pupil and the best empirical model agree, when the held-out beads cannot tell them apart.
 
     None unless both were fitted and their held-out figures lie within
-    :data:`.model_choice.PUPIL_MARGIN` of each other; a ``"warning"`` entry
+    :data:`.model_agreement.INDISTINGUISHABLE` of each other; a ``"warning"`` entry
     is added when they disagree (:func:`.model_agreement.disagreement_warning`).
     """
     pupil = [r for r in results if isinstance(r["model"], PupilFieldModel)]
     empirical = sorted((r for r in results if not isinstance(r["model"], PupilFieldModel)), key=lambda r: r["unexplained"])
-    if not pupil or not empirical or abs(pupil[0]["unexplained"] - empirical[0]["unexplained"]) > PUPIL_MARGIN:
+    if not pupil or not empirical or abs(pupil[0]["unexplained"] - empirical[0]["unexplained"]) > INDISTINGUISHABLE:
         return None
     pupil, empirical = pupil[0], empirical[0]
     # Both in the fitted window, where the held-out residuals were measured: an empirical kernel knows nothing
