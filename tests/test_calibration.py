@@ -318,3 +318,15 @@ def test_a_failed_centroid_check_reaches_the_report(bead_slide, monkeypatch):
     assert "up to 4.2 px" in warning and "around (32, 32): 4.2 px" in warning and "give the optics" in warning
     assert field.metadata["centroid_check"]["passed"] is False
     assert any(m.startswith("warning: the calibrated PSFs do not put") for m in messages)
+
+
+def test_without_the_optics_the_pupil_is_kept_unless_an_empirical_model_is_clearly_better():
+    from napari_coordgate.psf.model_choice import PUPIL_MARGIN, choose
+
+    pupil = {"name": "pupil", "model": PupilFieldModel(11, cutoff=0.2), "unexplained": 0.15}
+    empirical = {"name": "empirical (order 3)", "model": EmpiricalFieldModel(11, 7, 3, np.ones((7, 7))), "unexplained": 0.0}
+    chosen, reason = choose([pupil, empirical])
+    assert chosen is pupil and "physics by default" in reason and "15.0% against 0.0%" in reason
+    worse = {**pupil, "unexplained": PUPIL_MARGIN + 0.05}
+    chosen, reason = choose([worse, empirical])
+    assert chosen is empirical and "clearly better" in reason
