@@ -340,6 +340,12 @@ def test_fuzz_make_training_set(field, kwargs):
     assert np.isfinite(data.validation.blurred).all()
 
 
+def test_a_vanishing_photon_count_is_refused(field):
+    """Found by the fuzz test above: 1e-197 photons made NaN training data (1 / photons overflows float32)."""
+    with pytest.raises(ValueError, match="noise photons"):
+        make_training_set(field, patch_size=16, n_specimens=1, n_val=0, noise=1.2e-197, seed=0)
+
+
 @pytest.fixture(scope="module")
 def small_data(field):
     return make_training_set(field, patch_size=16, n_specimens=1, n_val=1, seed=0)

@@ -222,5 +222,6 @@ def resolve_noise(noise, calibration_image: np.ndarray | None = None) -> dict | 
         photons, read_noise = noise["photons"], noise.get("read_noise", 0.0)
     else:
         photons, read_noise = noise, DEFAULT_NOISE["read_noise"]
-    return {"photons": number("noise photons", photons, low=0, high=1e12, low_open=True),
+    # Below a thousandth of a photon at the bright level there is no signal, and 1 / photons overflows float32.
+    return {"photons": number("noise photons", photons, low=1e-3, high=1e12),
             "read_noise": number("noise read_noise", read_noise, low=0, high=1e6)}
