@@ -194,9 +194,9 @@ class PupilFieldModel(torch.nn.Module):
             fine = self.window * oversample
         self.oversample = oversample
         # The pupil is sampled every 1 / (2 window) cycles per pixel, so the image repeats only
-        # every two windows (no wrapped tails), and covers the largest fitted cut-off.
+        # every two windows (no wrapped tails), and covers the largest cut-off the model can reach.
         self._df = 1.0 / (2 * self.window)
-        n_pupil = int(np.ceil(2 * 1.5 * self.cutoff / self._df)) + 2
+        n_pupil = int(np.ceil(2 * self._cutoff_range[1] * self.cutoff / self._df)) + 3
         n_pupil += 1 - n_pupil % 2
         self._orders = [order for _, order in ABERRATIONS]
         self.coefficients = torch.nn.ParameterList(
@@ -216,6 +216,7 @@ class PupilFieldModel(torch.nn.Module):
         self.register_buffer("_phi", torch.atan2(self._fy, self._fx))
         self.register_buffer("_samples", torch.as_tensor((np.arange(fine) - fine // 2) / oversample))
         self._basis: torch.Tensor | None = None
+        self._transforms: tuple[torch.Tensor, torch.Tensor] | None = None
         rho = torch.sqrt(self._fy**2 + self._fx**2) / self.cutoff
         self.register_buffer("_polarisation", _polarisation(rho, self._phi, self.na, immersion_index, self.vectorial))
 
@@ -331,31 +332,52 @@ class PupilFieldModel(torch.nn.Module):
         basis = self._basis if (self._basis is not None and not varying) else basis.to(torch.float32)
         coefficients = self.aberrations(uv)  # (n, terms)
         waves = torch.einsum("nt,tyx->nyx", coefficients.to(torch.float32), basis)
+        # A shift of the PSF by (dy, dx) is a linear phase over the pupil (in cycles: fy dy + fx dx), so one
+        # constant matrix Fourier transform serves every bead: exact sub-pixel positions, computed as two
+        # large matrix products rather than many small ones.
+        shift32 = shift.to(torch.float32)
+        fy, fx = self._fy.to(torch.float32), self._fx.to(torch.float32)
+        waves = waves + shift32[:, 0, None, None] * fy + shift32[:, 1, None, None] * fx
         amplitude = torch.exp(self.apodisation * rho**2) * inside
         # One pupil per field component (a single one for scalar imaging): (n, components, p, p).
-        components = amplitude[None] * polarisation
-        pupil = (components[None] * torch.exp(2j * torch.pi * waves)[:, None]).to(torch.complex64)
-        # A matrix Fourier transform evaluates the image only on the window's fine samples,
-        # displaced by each PSF's shift: exact sub-pixel positions at little cost.
-        freqs = self._freqs.to(torch.float32)
-        ys = self._samples.to(torch.float32)[None, :] - shift[:, 0, None].to(torch.float32)
-        xs = self._samples.to(torch.float32)[None, :] - shift[:, 1, None].to(torch.float32)
-        along_y = torch.exp(-2j * torch.pi * ys[:, :, None] * freqs[None, None, :])  # (n, fine, p)
-        along_x = torch.exp(-2j * torch.pi * xs[:, :, None] * freqs[None, None, :])
-        field = along_y[:, None] @ pupil @ along_x.transpose(1, 2)[:, None]
-        intensity = (field.real**2 + field.imag**2).sum(dim=1)
+        components = (amplitude[None] * polarisation).to(torch.float32)
+        phase = 2 * torch.pi * waves
+        pupil = torch.complex(components[None] * torch.cos(phase)[:, None], components[None] * torch.sin(phase)[:, None])
+        to_image, binning = self._image_transforms()
+        n, c, p = pupil.shape[0], pupil.shape[1], pupil.shape[-1]
+        fine = to_image.shape[0]
+        # field = T P T^T for each pupil P, with T (fine, p): first P T^T for all pupils at once, then T on the
+        # other side (as (P T^T)^T T^T = field^T; the intensity is transposed back at the end).
+        half = pupil.reshape(n * c * p, p) @ to_image.T  # rows of P T^T: (n c p, fine)
+        half = half.reshape(n * c, p, fine).transpose(1, 2).reshape(n * c * fine, p)
+        field_t = (half @ to_image.T).reshape(n, c, fine, fine)
+        parts = torch.view_as_real(field_t).square().reshape(n, c, fine * fine * 2).sum(dim=1).reshape(n, fine, fine, 2)
+        intensity = parts[..., 0] + parts[..., 1]  # (n, fine, fine), transposed
         # Parseval: the PSF's whole energy over one period of the sampled pupil's image.
-        total = (components.abs() ** 2).sum().to(torch.float32) / self._df**2 * self.oversample**2
-        n = intensity.shape[0]
-        if self._pixel_filter:
-            # Integrate over the square pixel: one separable filter along y, then along x.
-            taps = self._filter.flip(0)[None, None, :]
-            rows = torch.nn.functional.conv1d(intensity.transpose(1, 2).reshape(-1, 1, intensity.shape[1]), taps)
-            rows = rows.reshape(n, intensity.shape[2], self.window).transpose(1, 2)
-            binned = torch.nn.functional.conv1d(rows.reshape(-1, 1, rows.shape[2]), taps).reshape(n, self.window, self.window)
-        else:
-            binned = intensity.reshape(n, self.window, self.oversample, self.window, self.oversample).sum(dim=(2, 4))
+        total = components.square().sum() / self._df**2 * self.oversample**2
+        # Integrate over each (square) pixel: one matrix along each axis (a short filter on pixel-centre
+        # samples, or a sum over the oversampled grid).
+        binned = (intensity.reshape(n * fine, fine) @ binning.T).reshape(n, fine, self.window)
+        binned = (binned.transpose(1, 2).reshape(n * self.window, fine) @ binning.T).reshape(n, self.window, self.window)
         return (binned / total).to(torch.float64)
+
+    def _image_transforms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The matrix Fourier transform ``(fine, p)`` from pupil to image samples, and the pixel binning ``(window, fine)``."""
+        if self._transforms is None:
+            samples = self._samples.to(torch.float64)
+            freqs = self._freqs.to(torch.float64)
+            to_image = torch.exp(-2j * torch.pi * samples[:, None] * freqs[None, :]).to(torch.complex64)
+            fine = samples.numel()
+            binning = torch.zeros((self.window, fine), dtype=torch.float32)
+            if self._pixel_filter:
+                taps = self._filter  # symmetric
+                for row in range(self.window):
+                    binning[row, row : row + taps.numel()] = taps
+            else:
+                for row in range(self.window):
+                    binning[row, row * self.oversample : (row + 1) * self.oversample] = 1.0
+            self._transforms = (to_image, binning)
+        return self._transforms
 
     def initialise_defocus(self, uv: np.ndarray, widths_px: np.ndarray) -> None:
         """Start the defocus polynomial from bead widths: ``|d| ~ sqrt(w**2 - w0**2) * cutoff / 4``.
