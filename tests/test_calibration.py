@@ -278,17 +278,21 @@ def test_per_node_average_remains_available(lens, bead_slide):
     assert np.abs(offsets).max() < 0.05
 
 
-def test_unknown_optics_are_estimated_from_the_sharpest_beads():
-    """Without the optics, the pupil's cut-off and aperture NA / n start from a fit to the sharpest beads."""
-    from napari_coordgate.psf.model_choice import estimate_optics
+def _sharp_lens_scene(neighbour_offset=None, seed=4):
+    """A 6 x 6 bead grid through a vectorial NA 0.9 lens (cut-off 0.19) with field curvature, as a BeadScene.
 
-    rng = np.random.default_rng(4)
+    With ``neighbour_offset`` every bead gets an equally bright neighbour that far away (a dense slide).
+    """
+    rng = np.random.default_rng(seed)
     shape, k = (128, 128), 21
-    truth = PupilFieldModel(k + 4, cutoff=0.19, na=0.9, immersion_index=1.0)  # NA 0.9 in air, vectorial
+    truth = PupilFieldModel(k + 4, cutoff=0.19, na=0.9, immersion_index=1.0)
     with torch.no_grad():
         truth.coefficients[0][:] = torch.tensor([0.0, 0, 0, 0.5, 0, 0.5], dtype=torch.float64)  # defocus ~ r**2
     positions = np.array([(y, x) for y in np.linspace(14, 113, 6) for x in np.linspace(14, 113, 6)])
     positions += rng.uniform(-0.5, 0.5, positions.shape)
+    if neighbour_offset is not None:
+        positions = np.concatenate([positions, positions + np.asarray(neighbour_offset)])
+        positions = positions[(positions.min(axis=1) >= 12) & (positions.max(axis=1) <= 115)]
     anchors = np.round(positions).astype(int)
     with torch.no_grad():
         kernels = truth.kernels(torch.as_tensor(field_uv(positions, shape)), torch.as_tensor(positions - anchors)).numpy()
@@ -297,12 +301,32 @@ def test_unknown_optics_are_estimated_from_the_sharpest_beads():
     for (y, x), kernel in zip(anchors, kernels):
         image[y - h : y + h + 1, x - h : x + h + 1] += 1e4 * kernel
     image = rng.poisson(image).astype(float)
-    scene = BeadScene(image, np.full(shape, 100.0), 100.0, k, positions, np.zeros(shape, bool))
-    widths = np.array([local_width(scene, p) for p in positions])
+    return BeadScene(image, np.full(shape, 100.0), 100.0, k, positions, np.zeros(shape, bool))
+
+
+def test_unknown_optics_are_estimated_from_the_sharpest_beads():
+    """Without the optics, the pupil's cut-off and aperture NA / n start from a fit to the sharpest beads."""
+    from napari_coordgate.psf.model_choice import estimate_optics
+
+    scene = _sharp_lens_scene()
+    widths = np.array([local_width(scene, p) for p in scene.positions])
     cutoff, aperture = estimate_optics(scene, widths, guess=0.51 / np.nanpercentile(widths, 5))
     assert cutoff == pytest.approx(0.19, rel=0.1)
     assert aperture >= 0.8  # the vectorial broadening of NA 0.9 is seen
+    # A guess far too small (measured: wide beads on a dense slide) is outside the first grid; the grid goes on.
+    cutoff, _ = estimate_optics(scene, widths, guess=0.55 * 0.51 / np.nanpercentile(widths, 5))
+    assert cutoff == pytest.approx(0.19, rel=0.1)
 
+
+def test_a_neighbours_light_does_not_widen_a_bead():
+    """On a dense slide a neighbour inside the window would make a sharp bead look wide (and the optics wrong)."""
+    alone = _sharp_lens_scene()
+    crowded = _sharp_lens_scene(neighbour_offset=(3.2, 6.1))
+    isolated = np.array([local_width(alone, p) for p in alone.positions])
+    with_neighbours = np.array([local_width(crowded, p) for p in crowded.positions[: len(alone.positions)]])
+    good = np.isfinite(isolated) & np.isfinite(with_neighbours)
+    assert good.sum() >= 10
+    assert np.median(with_neighbours[good] / isolated[good]) < 1.25
 
 
 def test_the_centroid_check_is_recorded(bead_slide, monkeypatch):

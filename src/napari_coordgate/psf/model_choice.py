@@ -25,6 +25,8 @@ START_APERTURE = 0.7
 #: Cut-offs (factors of the width-based guess) and apertures NA / n tried to start the fit without the optics.
 OPTICS_GRID_CUTOFF = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)
 OPTICS_GRID_APERTURE = (0.3, 0.6, 0.8, 0.9, 0.97)
+#: Steps the cut-off grid may take beyond its ends when the best cut-off lies on one.
+OPTICS_GRID_EXTENSIONS = 6
 #: Without the optics, the pupil model is kept unless an empirical model leaves this much less of the
 #: held-out beads' light unexplained (a fraction of their light). The held-out residual is measured inside
 #: the fitted window, where an empirical model is free to fit anything, and cannot see its errors beyond
@@ -103,9 +105,22 @@ def estimate_optics(scene: BeadScene, widths: np.ndarray, guess: float,
         model = PupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
         return float(np.sum(fit_scene(subset, model, fit_model=False, rounds=2, gain=gain).chi2))
 
-    coarse = [(guess * f, a) for f in OPTICS_GRID_CUTOFF for a in OPTICS_GRID_APERTURE if 2 * guess * f <= 0.9]
-    scores = {candidate: score(*candidate) for candidate in coarse}
+    factors = [f for f in OPTICS_GRID_CUTOFF if 2 * guess * f <= 0.9]
+    scores = {(guess * f, a): score(guess * f, a) for f in factors for a in OPTICS_GRID_APERTURE}
     cutoff, aperture = min(scores, key=scores.get)
+    # A best cut-off on the grid's edge means the width-based guess was off (a neighbour's light, a slide
+    # without in-focus beads): the grid goes on in that direction while the score improves.
+    for _ in range(OPTICS_GRID_EXTENSIONS):
+        edge = [f for f in factors if np.isclose(guess * f, cutoff)]
+        if not edge or edge[0] not in (factors[0], factors[-1]):
+            break
+        step = factors[1] - factors[0]
+        f = factors[-1] + step if edge[0] == factors[-1] else factors[0] - step
+        if f <= 0.2 or 2 * guess * f > 0.9:
+            break
+        factors = sorted({*factors, f})
+        scores.update({(guess * f, a): score(guess * f, a) for a in OPTICS_GRID_APERTURE})
+        cutoff, aperture = min(scores, key=scores.get)
     step = np.diff(OPTICS_GRID_APERTURE).min() / 2
     fine = [(cutoff * f, float(np.clip(aperture + d, 0.1, 0.97))) for f in (0.95, 0.975, 1.0, 1.025, 1.05)
             for d in (-step, 0.0, step) if 2 * cutoff * f <= 0.9]
@@ -115,13 +130,29 @@ def estimate_optics(scene: BeadScene, widths: np.ndarray, guess: float,
 
 
 def local_width(scene: BeadScene, position) -> float:
+    """Half-energy diameter (:func:`.psf_fwhm`) of the bead image at ``position``, in pixels.
+
+    Measured in the bead's ``psf_size`` window, over the pixels 3 noise
+    spreads above the background that lie closer to this bead than to any
+    other bead of the scene: on a dense slide, a neighbour's light in the
+    window would otherwise make a sharp bead look wide. NaN for a bead whose
+    window leaves the image.
+    """
     half = scene.psf_size // 2
     y, x = np.round(position).astype(int)
     H, W = scene.data.shape
     if not (half <= y < H - half and half <= x < W - half):
         return float("nan")
-    patch = scene.data[y - half : y + half + 1, x - half : x + half + 1] - scene.background[y - half : y + half + 1, x - half : x + half + 1]
-    return psf_fwhm(np.where(patch > 3 * np.sqrt(scene.read_variance), patch, 0))
+    window = (slice(y - half, y + half + 1), slice(x - half, x + half + 1))
+    patch = scene.data[window] - scene.background[window]
+    keep = patch > 3 * np.sqrt(scene.read_variance)
+    rows, cols = np.mgrid[y - half : y + half + 1, x - half : x + half + 1]
+    own = (rows - position[0]) ** 2 + (cols - position[1]) ** 2
+    others = scene.positions[np.max(np.abs(scene.positions - np.asarray(position)), axis=1) < 2 * half + 1]
+    for other in others:
+        if not np.allclose(other, position):  # a neighbour: its side of the window is left out
+            keep &= own <= (rows - other[0]) ** 2 + (cols - other[1]) ** 2
+    return psf_fwhm(np.where(keep, patch, 0))
 
 
 def ridge(model) -> float:
