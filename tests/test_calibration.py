@@ -351,3 +351,6 @@ def test_without_the_optics_the_pupil_is_kept_unless_an_empirical_model_is_clear
     worse = {**pupil, "unexplained": PUPIL_MARGIN + 0.05}
     chosen, reason = choose([worse, empirical])
     assert chosen is empirical and "clearly better" in reason
+    # Beads in half the field: the empirical model cannot know the other half, so the pupil stays.
+    chosen, reason = choose([worse, empirical], coverage=0.51)
+    assert chosen is worse and "cover only 51% of the field" in reason

@@ -208,8 +208,22 @@ def fit_scene(
     background0 = torch.as_tensor(scene.background.ravel()[pixels])
     bg_weights, bg_nodes, bg_grid = _background_interpolation((H, W), pixels)
     n_nodes = bg_grid[0] * bg_grid[1]
-    bg_design = torch.zeros((pixels.size, n_nodes), dtype=torch.float64)
-    bg_design.scatter_add_(1, torch.as_tensor(bg_nodes), torch.as_tensor(bg_weights))
+    # The background correction's design matrix has four entries a row (bilinear weights): kept as
+    # (weights, nodes) rather than a dense (pixels, nodes) matrix, which a whole sensor's beads would fill
+    # with gigabytes.
+    bg_weights, bg_nodes = torch.as_tensor(bg_weights), torch.as_tensor(bg_nodes)
+    node_pairs = (bg_nodes[:, :, None] * n_nodes + bg_nodes[:, None, :]).reshape(-1)
+
+    def bg_of(correction: torch.Tensor) -> torch.Tensor:
+        return (bg_weights * correction[bg_nodes]).sum(dim=1)
+
+    def bg_normal_equations(w: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``D^T diag(w) D`` and ``D^T (w values)`` of the design ``D``."""
+        pair_weights = (w[:, None, None] * bg_weights[:, :, None] * bg_weights[:, None, :]).reshape(-1)
+        lhs = torch.zeros(n_nodes * n_nodes, dtype=torch.float64).index_add_(0, node_pairs, pair_weights)
+        rhs = torch.zeros(n_nodes, dtype=torch.float64).index_add_(
+            0, bg_nodes.reshape(-1), ((w * values)[:, None] * bg_weights).reshape(-1))
+        return lhs.reshape(n_nodes, n_nodes), rhs
     uv = torch.as_tensor(field_uv(scene.positions, (H, W)))
     free_t = torch.as_tensor(free)
 
@@ -244,7 +258,7 @@ def fit_scene(
         last_round = round_ == max_rounds - 1 or converged or (not fitting_model and round_ == rounds - 1)
         # (a) Gauss-Newton on each bead's flux and position.
         with torch.no_grad():
-            background = background0 + bg_design @ correction
+            background = background0 + bg_of(correction)
             for _ in range(3):
                 k0 = model.kernels(uv, shift)
                 ky = (model.kernels(uv, shift + torch.tensor([step, 0.0], dtype=torch.float64)) - k0) / step
@@ -265,10 +279,9 @@ def fit_scene(
             k0 = model.kernels(uv, shift)
             light = light_of(k0, flux)
             w = weights_for(background + light, background)
-            lhs = bg_design.T @ (w[:, None] * bg_design) + 1e-9 * torch.eye(n_nodes, dtype=torch.float64)
-            rhs = bg_design.T @ (w * (data - light - background0))
-            correction = torch.linalg.solve(lhs, rhs)
-            background = background0 + bg_design @ correction
+            lhs, rhs = bg_normal_equations(w, data - light - background0)
+            correction = torch.linalg.solve(lhs + 1e-9 * torch.eye(n_nodes, dtype=torch.float64), rhs)
+            background = background0 + bg_of(correction)
             weights = weights_for(background + light, background)
         # (b) the model together with the beads' fluxes and positions (L-BFGS). The bead
         # parameters are scaled by the square root of their Gauss-Newton curvature, so that all

@@ -230,7 +230,7 @@ def calibrate_from_beads(
         results.append({"name": name, "model": model, "fit": fit, "check": check,
                         "unexplained": unexplained if unexplained is not None else 0.0})
         say(f"{name}: held-out beads {100 * results[-1]['unexplained']:.1f}% of their light unexplained")
-    chosen, compared_reason = choose(results)
+    chosen, compared_reason = choose(results, coverage)
     name, model, fit, check = chosen["name"], chosen["model"], chosen["fit"], chosen["check"]
     method_reason = compared_reason if method == "auto" and optics is None else choice_reason(method, optics, results)
     if method == "auto" and optics is None and not isinstance(model, PupilFieldModel):

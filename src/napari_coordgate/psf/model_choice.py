@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bead_fit import BeadScene, fit_scene
+from .bead_report import WARN_HULL_FRACTION
 from .empirical_field import EmpiricalFieldModel
 from .field_interp import psf_fwhm
 from .field_polynomials import field_uv, n_monomials
@@ -159,13 +160,19 @@ def ridge(model) -> float:
     return RIDGE if isinstance(model, EmpiricalFieldModel) else 0.0
 
 
-def choose(trials: list[dict]) -> tuple[dict, str]:
+def choose(trials: list[dict], coverage: float = 1.0) -> tuple[dict, str]:
     """The trial to keep, and why.
 
     Each trial is a dict with ``name``, ``model`` and ``unexplained`` (the
     held-out beads' unexplained fraction). A pupil model is kept unless the
     best empirical one explains :data:`PUPIL_MARGIN` more of the held-out
-    beads' light; among empirical models, the lowest residual wins.
+    beads' light; among empirical models, the lowest residual wins. When the
+    beads' convex hull covers less than :data:`.bead_report.WARN_HULL_FRACTION`
+    of the field (``coverage``), the pupil is kept whatever the residuals: the
+    held-out beads lie where the beads are, and an empirical model knows
+    nothing of the rest of the field (measured on beads in the left 55 % of a
+    strongly aberrated lens: PSF correlation 0.18 in the corners, kernels moved
+    by up to 7 px).
     """
     if len(trials) == 1:
         return trials[0], "asked for"
@@ -173,6 +180,11 @@ def choose(trials: list[dict]) -> tuple[dict, str]:
     empirical = sorted((t for t in trials if not isinstance(t["model"], PupilFieldModel)),
                        key=lambda t: t["unexplained"])
     best = empirical[0] if empirical else None
+    if pupil and best is not None and coverage < WARN_HULL_FRACTION:
+        return pupil[0], (f"the beads cover only {100 * coverage:.0f}% of the field, and only the pupil model "
+                          "extrapolates the PSF beyond them the way optics does (held-out beads: "
+                          f"{100 * pupil[0]['unexplained']:.1f}% of their light unexplained, "
+                          f"{100 * best['unexplained']:.1f}% with the {best['name']} model)")
     if pupil and best is not None:
         difference = pupil[0]["unexplained"] - best["unexplained"]
         if difference <= PUPIL_MARGIN:
