@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .device import resolve_device
+from .file_modes import apply_umask
 from .inference.normalization import DEFAULT_PERCENTILES
 from .model_header import check_header
 from .models.unet import UNet, build_model
@@ -51,6 +52,7 @@ def _atomic_write(path: Path, write, suffix: str = ".tmp") -> None:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..file_modes import apply_umask
+
 __all__ = ["ImageSource", "image_format", "open_image", "check_output", "write_image", "LAZY_BYTES"]
 
 #: TIFF files larger than this open lazily (as dask arrays).
@@ -301,6 +303,7 @@ def write_image(
             _write_zarr(tmp, data, progress, convert, dtype)
         else:
             _write_npy(tmp, data, progress, convert, dtype)
+        apply_umask(tmp)
         if path.is_dir():
             shutil.rmtree(path)
         os.replace(tmp, path)

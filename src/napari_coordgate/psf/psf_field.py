@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import fft as sp_fft
 
+from ..file_modes import apply_umask
 from .field_interp import node_coordinates, psf_fwhm, tent_weights, unit_sum
 
 __all__ = ["PSFField", "FIELD_KINDS", "is_psf_field_file"]
@@ -265,6 +266,7 @@ class PSFField:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, psfs=self.psfs, header=np.array(json.dumps(header)))
+            apply_umask(tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
