@@ -69,6 +69,19 @@ def test_tiles_are_aligned_and_cover_the_plane():
     assert total.min() > 0.99  # every pixel is fully weighted by some tile
 
 
+@pytest.mark.parametrize("side, tile", [(2048, 1024), (4096, 1024), (1100, 1024), (2048, 512)])
+def test_tiles_share_the_plane_evenly(side, tile):
+    """No tile larger than asked, and little more work than the plane: 1024 px tiles took 2.25x a 2048 px plane."""
+    plan = plan_tiles((side, side), (tile, tile), margin=29, alignment=4, ramp=16)
+    assert plan.y.size <= tile
+    assert len(plan) * plan.y.size**2 <= 1.35 * side**2
+    total = np.zeros((side, side))
+    for sy, sx, w in plan:
+        assert sy.start % 4 == 0 and sx.start % 4 == 0
+        total[sy, sx] += w
+    assert total.min() > 0.99
+
+
 def test_crop_with_offset_equals_crop_of_whole_field(model, image):
     oy, ox, h, w = 40, 28, 120, 112
     whole = deblur(image, model, device="cpu", intensity_range=(100, 1100))

@@ -35,9 +35,35 @@ class AxisTiles:
     weights: tuple[np.ndarray, ...]
 
 
+def _even_tile(length: int, tile: int, margin: int, ramp: int, alignment: int) -> int:
+    """The smallest aligned tile, at most ``tile``, that covers ``length`` with as few tiles as ``tile`` needs.
+
+    Tiles of the requested size would leave the last one overlapping its
+    neighbour by most of its width (a 2048 px plane in 1024 px tiles took three
+    per axis, 2.25x the pixels); tiles of equal share do the same work with the
+    least overlap (three of 736 px: 1.16x).
+    """
+    overlap = 2 * margin + ramp
+    if tile <= overlap + alignment:
+        return tile
+    count = -(-(length - overlap) // (tile - overlap))
+    even = _align_up(-(-(length + (count - 1) * overlap) // count), alignment)
+    while even < tile and len(_starts(length, even, margin, ramp, alignment)) > count:
+        even += alignment
+    return min(even, tile)
+
+
+def _starts(length: int, tile: int, margin: int, ramp: int, alignment: int) -> list[int]:
+    step = (tile - 2 * margin - ramp) // alignment * alignment
+    if step <= 0:
+        return []
+    return list(range(0, length - tile, step)) + [length - tile]
+
+
 def _axis_tiles(length: int, tile: int, margin: int, ramp: int, alignment: int) -> AxisTiles:
     if length <= tile:
         return AxisTiles((0,), length, (np.ones(length, np.float32),))
+    tile = _even_tile(length, tile, margin, ramp, alignment)
     step = (tile - 2 * margin - ramp) // alignment * alignment
     if step <= 0:
         raise ValueError(
