@@ -70,6 +70,10 @@ def test_pupil_model_recovers_the_lens_corners_included(lens, bead_slide, pupil_
     field, messages = pupil_calibration
     meta = field.metadata
     assert field.kind == "beads" and field.field_shape == (192, 192) and messages
+    # The fit reports each round as it goes (the round, the beads, the objective and its change, the time).
+    rounds = [m for m in messages if m.startswith("round ")]
+    assert len(rounds) >= 2 and " beads, objective " in rounds[1] and "%)" in rounds[1]
+    assert messages.index(rounds[0]) < messages.index(next(m for m in messages if m.startswith("pupil: held-out")))
     assert meta["method"] == "pupil" and "optics" in meta["method_reason"]
     assert meta["n_detected"] == meta["n_used"] + sum(meta["rejected"].values())
     assert meta["n_used"] >= 55

@@ -19,6 +19,8 @@ from the residuals), with L-BFGS. So:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +144,7 @@ def fit_scene(
     regularisation: float = 0.0,
     max_rounds: int | None = None,
     tolerance: float = 1e-3,
+    report: Callable[[str], None] | None = None,
 ) -> SceneFit:
     """Fit the beads of ``scene`` (and, if ``fit_model``, the PSF ``model``) to its pixels.
 
@@ -182,6 +185,9 @@ def fit_scene(
         has converged.
     regularisation : float
         Weight of ``model.roughness()`` where the model has one.
+    report : callable, optional
+        Called after each round that fits the model, with the round, the
+        objective per pixel and its relative change, and the time taken.
 
     Returns
     -------
@@ -251,6 +257,7 @@ def fit_scene(
         return torch.cat([values, torch.zeros(1, dtype=torch.float64)])
 
     step = 0.05
+    started = time.perf_counter()
     fitting_model = fit_model and bool(model_params)
     max_rounds = max(rounds, 2 * rounds if max_rounds is None else int(max_rounds)) if fitting_model else rounds
     previous_loss, converged = None, False
@@ -319,6 +326,11 @@ def fit_scene(
                 loss_now = float(closure_loss(z))
                 converged = (round_ + 2 >= rounds and previous_loss is not None
                              and previous_loss - loss_now <= tolerance * abs(loss_now))
+                if report is not None:
+                    change = "" if previous_loss is None else f" ({(loss_now - previous_loss) / abs(previous_loss):+.1%})"
+                    report(f"round {round_ + 1} of at most {max_rounds - 1}: {int(free.sum())} beads, objective "
+                           f"{loss_now:.4g}{change}, {time.perf_counter() - started:.0f} s"
+                           + ("; converged" if converged else ""))
                 previous_loss = loss_now
                 shift, flux = beads_from(z)
                 shift = torch.clamp(shift, -_MAX_OFFSET, _MAX_OFFSET)

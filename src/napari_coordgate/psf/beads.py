@@ -224,7 +224,8 @@ def calibrate_from_beads(
     results = []
     for name, model in trial_models(method, optics, scene, start_kernel, data.shape, gain):
         say(f"fitting the {name} model")
-        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=ridge(model), gain=gain)
+        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=start, regularisation=ridge(model), gain=gain,
+                        report=report)
         check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
         unexplained = unexplained_fraction(check.chi2[held_out], check.chi2_null[held_out], check.n_pixels[held_out])
         results.append({"name": name, "model": model, "fit": fit, "check": check,
@@ -255,7 +256,8 @@ def calibrate_from_beads(
             f"unexplained ({MAX_UNEXPLAINED:.0%} allowed); the image may hold debris, aggregates or a non-uniform "
             "background rather than isolated sub-resolution beads: image a clean bead slide"
         )
-    final = fit_scene(scene, model, start=fit, regularisation=ridge(model), gain=gain)
+    say(f"fitting the {name} model to all {len(scene.positions)} beads")
+    final = fit_scene(scene, model, start=fit, regularisation=ridge(model), gain=gain, report=report)
     # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
     bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0, unexplained=_BLEND_UNEXPLAINED)
     if bad.any() and (~bad).sum() >= len(bad) // 2:
