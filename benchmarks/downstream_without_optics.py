@@ -59,7 +59,8 @@ PHOTONS, READ_NOISE = 200.0, 2.0
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", nargs="+", default=["psfmodels:strong:grid"], help="library:lens:layout")
-    p.add_argument("--optics", choices=["both", "given", "unknown"], default="both")
+    p.add_argument("--optics", choices=["both", "given", "unknown", "none"], default="both",
+                   help="the calibrations to train on ('none': only the true field, e.g. to re-run it alone)")
     p.add_argument("--minutes", type=float, default=4.0, help="training budget of every network")
     p.add_argument("--n-test", type=int, default=8, help="held-out real specimens")
     p.add_argument("--n-tune", type=int, default=4, help="specimens that tune the classical methods")
@@ -106,7 +107,7 @@ def default_flow(field, test: dict, minutes: float) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    settings = {"both": (True, False), "given": (True,), "unknown": (False,)}[args.optics]
+    settings = {"both": (True, False), "given": (True,), "unknown": (False,), "none": ()}[args.optics]
     info = machine()
     for case in args.cases:
         library, lens, layout = case.split(":")
