@@ -85,8 +85,10 @@ def estimate_optics(scene: BeadScene, widths: np.ndarray, guess: float,
     in-focus, unaberrated PSF, whose shape depends only on the cut-off (its
     size) and the aperture (the vectorial broadening and filled rings). A
     vectorial pupil without aberrations is fitted to them (fluxes and
-    positions only) on a grid of both around ``guess``, then on a finer grid
-    around the best pair (cut-off to 2.5 %), which the full fit keeps. None
+    positions only) on a grid of both around ``guess`` (extended, up to
+    :data:`OPTICS_GRID_EXTENSIONS` steps, past an end on which the best
+    cut-off lies), then on a finer grid around the best pair (cut-off to
+    2.5 %), which the full fit keeps. None
     when fewer than 8 beads have a measured width. Starting the full fit from the width alone lets it settle in
     a wrong valley (a pupil too small, with too little defocus) on strongly
     aberrated lenses. Every candidate is scored with the same noise model
