@@ -295,7 +295,7 @@ class PupilFieldModel(torch.nn.Module):
 
     # ------------------------------------------------------------------- rendering
     def fitted_cutoff(self) -> torch.Tensor:
-        """The cut-off in use (the pupil grid covers up to 1.5 times the starting one)."""
+        """The cut-off in use (the pupil grid covers the largest one the model can reach)."""
         low, high = self._cutoff_range
         return self.cutoff * torch.exp(torch.clamp(self.log_cutoff_scale, np.log(low), np.log(high)))
 
