@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .device import resolve_device
-from .file_modes import apply_umask
+from .file_writing import atomic_write
 from .inference.normalization import DEFAULT_PERCENTILES
 from .model_header import check_header
 from .models.unet import UNet, build_model
@@ -29,37 +28,6 @@ __all__ = ["save_model", "load_model", "read_model_info", "is_model_file", "FORM
 
 FORMAT_VERSION = 1
 _HEADER_KEY = "napari_coordgate"
-
-
-def _atomic_write(path: Path, write, suffix: str = ".tmp") -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``.
-
-    The temporary file is in the same folder and ends in ``suffix`` (for writers
-    that insist on an extension, e.g. ``".partial.zip"``); it is removed if
-    ``write`` fails, leaving any previous ``path`` intact.
-    """
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot save to {path}: {parent} is a file, not a folder")
-            break
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        apply_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def save_model(model: UNet, path: str | os.PathLike, **metadata: Any) -> Path:
@@ -95,7 +63,7 @@ def save_model(model: UNet, path: str | os.PathLike, **metadata: Any) -> Path:
         raise TypeError(f"model metadata must be JSON-serialisable: {err}") from err
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     path = Path(path)
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_HEADER_KEY: text}))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_HEADER_KEY: text}))
     return path
 
 

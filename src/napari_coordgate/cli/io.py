@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..file_modes import apply_umask
+from ..file_writing import apply_umask
 
 __all__ = ["ImageSource", "image_format", "open_image", "check_output", "write_image", "LAZY_BYTES"]
 

@@ -457,7 +457,8 @@ def export_bioimageio(
     from pydantic import ValidationError
 
     from .. import __version__
-    from ..model_io import FORMAT_VERSION, _atomic_write, save_model
+    from ..file_writing import atomic_write
+    from ..model_io import FORMAT_VERSION, save_model
     from .cover import write_cover
 
     cpu = _cpu_copy(model)
@@ -615,5 +616,5 @@ def export_bioimageio(
                 reason = summary.format() if summary is not None else str(loaded)
                 raise ValueError(f"the written BioImage.IO package does not validate:\n{reason}")
 
-        _atomic_write(path, write, suffix=".partial.zip")
+        atomic_write(path, write, suffix=".partial.zip")
     return path

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import fft as sp_fft
 
-from ..file_modes import apply_umask
+from ..file_writing import apply_umask
 from .field_interp import node_coordinates, psf_fwhm, tent_weights, unit_sum
 
 __all__ = ["PSFField", "FIELD_KINDS", "is_psf_field_file"]

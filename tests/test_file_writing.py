@@ -8,7 +8,7 @@ import pytest
 
 from napari_coordgate import CGUNet, simulate_lens
 from napari_coordgate.cli.io import write_image
-from napari_coordgate.file_modes import current_umask
+from napari_coordgate.file_writing import current_umask
 from napari_coordgate.model_io import save_model
 
 
