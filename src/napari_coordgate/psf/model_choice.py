@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .axial_pupil_field import AxialPupilFieldModel
 from .bead_fit import BeadScene, fit_scene
 from .bead_report import WARN_HULL_FRACTION
 from .empirical_field import EmpiricalFieldModel
@@ -11,7 +12,7 @@ from .field_interp import psf_fwhm
 from .field_polynomials import field_uv, n_monomials
 from .pupil_field import PupilFieldModel
 
-__all__ = ["trial_models", "ridge", "choose", "choice_reason"]
+__all__ = ["trial_models", "ridge", "choose", "choose_field_law", "choice_reason"]
 
 #: Polynomial orders the empirical model chooses from (by held-out beads).
 EMPIRICAL_ORDERS = (1, 2, 3, 4)
@@ -37,11 +38,31 @@ OPTICS_GRID_EXTENSIONS = 6
 PUPIL_MARGIN = 0.2
 
 
+#: Name of the pupil model whose field polynomials are all free (the symmetric laws relaxed).
+FREE_LAW_NAME = "pupil (free field polynomials)"
+#: Stands for that model in :func:`trial_models`' list: it is made from the fitted symmetric pupil
+#: (:meth:`.AxialPupilFieldModel.free_law`) and started from its fit.
+FREE_LAW = "free field law"
+#: The free field polynomials replace the symmetric laws only when they leave this much less of the held-out
+#: beads' light unexplained, and the beads cover the field (the symmetric laws extrapolate, the free
+#: polynomials do not). Measured on 7 lenses from two independent libraries: the free polynomials left at most
+#: 2.3 points less unexplained, and the symmetric laws matched the truth as well or better everywhere
+#: (docs/benchmarks.md, section 11).
+AXIAL_MARGIN = 0.05
+
+
 def trial_models(method, optics, scene, start_kernel, shape, gain=None):
-    """The models to fit and compare, in order (``gain``: the noise gain every fit uses)."""
+    """The models to fit and compare, in order (``gain``: the noise gain every fit uses).
+
+    A pupil trial comes as two entries: the symmetric laws
+    (:class:`.AxialPupilFieldModel`), then :data:`FREE_LAW`, which the
+    caller replaces by that fitted model's :meth:`~.AxialPupilFieldModel.free_law`.
+    """
     trials = []
     if method in ("auto", "pupil"):
         trials.append(("pupil", pupil_model(optics, scene, start_kernel, shape, gain)))
+        # The same pupil with every field polynomial free, started from the symmetric fit (see FREE_LAW).
+        trials.append((FREE_LAW_NAME, FREE_LAW))
     if method == "empirical" or (method == "auto" and optics is None):
         # Each field-dependent term of the PSF needs several beads behind it.
         n_beads = len(scene.positions)
@@ -54,24 +75,25 @@ def trial_models(method, optics, scene, start_kernel, shape, gain=None):
     return trials
 
 
-def pupil_model(optics, scene, start_kernel, shape, gain=None) -> PupilFieldModel:
+def pupil_model(optics, scene, start_kernel, shape, gain=None) -> AxialPupilFieldModel:
+    """The pupil model to fit first: the field laws of a rotationally symmetric lens, the optics given or estimated."""
     widths = np.array([local_width(scene, p) for p in scene.positions])
     if optics is not None:
         cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]
-        model = PupilFieldModel(scene.window, cutoff=cutoff, na=optics["na"], immersion_index=optics["immersion_index"])
+        model = AxialPupilFieldModel(scene.window, cutoff=cutoff, na=optics["na"], immersion_index=optics["immersion_index"])
     else:
         # In-focus FWHM ~ 0.51 wavelength / NA: the sharpest beads give the pupil size to start from.
         good = widths[np.isfinite(widths)]
         sharpest = max(float(np.percentile(good, 5)) if good.size else psf_fwhm(start_kernel), 1.0)
         estimate = estimate_optics(scene, widths, min(0.51 / sharpest, 0.45), gain)
         if estimate is None:  # too few sharp beads: fit the optics with the aberrations
-            model = PupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=START_APERTURE,
-                                    fit_cutoff=True, fit_aperture=True)
+            model = AxialPupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=START_APERTURE,
+                                         fit_cutoff=True, fit_aperture=True)
         else:
             # The optics the sharpest beads show are kept fixed: fitted together with strongly aberrated
             # corners, the cut-off drifts (11 % low on the strongest test lens) and the corners go wrong.
             cutoff, aperture = estimate
-            model = PupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
+            model = AxialPupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
             model.estimated_optics = {"cutoff_cycles_per_px": round(cutoff, 4), "aperture_na_over_n": aperture}
     model.initialise_defocus(field_uv(scene.positions, shape), widths)
     return model
@@ -200,6 +222,47 @@ def choose(trials: list[dict], coverage: float = 1.0) -> tuple[dict, str]:
     runner_up = empirical[1] if len(empirical) > 1 else None
     return best, (f"its held-out beads fit best ({100 * best['unexplained']:.1f}% of their light unexplained, "
                   f"{100 * runner_up['unexplained']:.1f}% with the {runner_up['name']} model)" if runner_up else "asked for")
+
+
+def choose_field_law(trials: list[dict], coverage: float = 1.0) -> tuple[list[dict], str, str | None]:
+    """Keep one of the two pupil trials (symmetric laws, free polynomials); say why, and warn where it matters.
+
+    The symmetric laws are kept unless the free polynomials leave
+    :data:`AXIAL_MARGIN` less of the held-out beads' light unexplained and
+    the beads cover the field. When they do leave that much less on a
+    partly covered field, the laws are kept (only they extrapolate), with a
+    warning: the lens does not look symmetric, so the uncovered field is
+    uncertain.
+
+    Returns
+    -------
+    trials : list of dict
+        ``trials`` without the pupil trial not kept.
+    note : str
+        Which field law the pupil uses and why (empty without two pupil trials).
+    warning : str or None
+    """
+    laws = [t for t in trials if isinstance(t["model"], PupilFieldModel)]
+    if len(laws) < 2:
+        return trials, "", None
+    axial = next(t for t in laws if isinstance(t["model"], AxialPupilFieldModel))
+    free = next(t for t in laws if t is not axial)
+    gain = axial["unexplained"] - free["unexplained"]
+    figures = (f"held-out beads {100 * axial['unexplained']:.1f}% of their light unexplained with the symmetric "
+               f"laws, {100 * free['unexplained']:.1f}% with free field polynomials")
+    warning = None
+    if gain > AXIAL_MARGIN and coverage >= WARN_HULL_FRACTION:
+        keep, note = free, ("; its aberrations are free polynomials of the field position: the lens does not "
+                            f"follow the field laws of a rotationally symmetric one ({figures})")
+    else:
+        keep, note = axial, ("; its aberrations follow the field laws of a rotationally symmetric lens about a "
+                             f"fitted axis ({figures})")
+        if gain > AXIAL_MARGIN:
+            warning = (f"the lens does not look rotationally symmetric where there are beads ({figures}), and the "
+                       f"beads cover only {100 * coverage:.0f}% of the field: the PSFs beyond them are extrapolated "
+                       "by symmetric laws and may be wrong; image a slide with beads over the whole field")
+    kept = [t for t in trials if t is keep or not isinstance(t["model"], PupilFieldModel)]
+    return kept, note, warning
 
 
 def choice_reason(method: str, optics, results) -> str:
