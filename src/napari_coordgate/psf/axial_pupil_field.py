@@ -94,13 +94,15 @@ class AxialPupilFieldModel(PupilFieldModel):
         for coefficients in self.coefficients:
             coefficients.requires_grad_(False)
         self.axial = torch.nn.Parameter(torch.zeros(len(AXIAL_PARAMETERS), dtype=torch.float64))
-        self._laws = [torch.as_tensor(matrix) for matrix in _law_matrices()]
+        matrices = _law_matrices()
+        self._law_sizes = [len(matrix) for matrix in matrices]
+        self.register_buffer("_laws", torch.as_tensor(np.concatenate(matrices)))  # all terms' rows, stacked
         even = torch.zeros(len(AXIAL_PARAMETERS), dtype=torch.bool)
         even[[AXIAL_PARAMETERS.index(p) for p in _EVEN_PARAMETERS]] = True
         self.register_buffer("_even", even)
 
     def term_coefficients(self) -> list[torch.Tensor]:
-        return [law @ self.axial for law in self._laws]
+        return list(torch.split(self._laws @ self.axial, self._law_sizes))
 
     def sync_coefficients(self) -> None:
         """Copy the laws' coefficients into the inherited polynomial ``coefficients``."""
@@ -129,7 +131,8 @@ class AxialPupilFieldModel(PupilFieldModel):
         design = monomials(torch.as_tensor(np.asarray(uv)[good]), 2).numpy()
         target = design @ self.coefficients[0].detach().numpy()
         columns = [AXIAL_PARAMETERS.index(p) for p in ("d0", "du", "dv", "d2")]
-        solution, *_ = np.linalg.lstsq(design @ self._laws[0].numpy()[:, columns], target, rcond=None)
+        defocus_law = self._laws[: self._law_sizes[0]].numpy()
+        solution, *_ = np.linalg.lstsq(design @ defocus_law[:, columns], target, rcond=None)
         with torch.no_grad():
             self.axial[columns] = torch.as_tensor(solution)
         self.sync_coefficients()
