@@ -42,7 +42,7 @@ PUPIL_MARGIN = 0.2
 FREE_LAW_NAME = "pupil (free field polynomials)"
 #: Stands for that model in :func:`trial_models`' list: it is made from the fitted symmetric pupil
 #: (:meth:`.AxialPupilFieldModel.free_law`) and started from its fit.
-FREE_LAW = "free field law"
+FREE_LAW = object()
 #: The free field polynomials replace the symmetric laws only when they leave this much less of the held-out
 #: beads' light unexplained, and the beads cover the field (the symmetric laws extrapolate, the free
 #: polynomials do not). Measured on 7 lenses from two independent libraries: the free polynomials left at most
