@@ -42,7 +42,7 @@ def test_the_laws_tie_the_quadratic_and_linear_terms():
 
 def test_a_centred_lens_is_rotationally_symmetric():
     """Field curvature, astigmatism and coma about the centre: rotating the field point rotates the PSF."""
-    model = _model(d0=0.1, d2=0.5, A=0.4, C=0.3, spherical=0.1)
+    model = _model(d0=0.1, d2=0.5, A=0.4, C=0.3, s0=0.1, t0=0.05)
     # (u, v) along (y, x); a quarter turn of the field point, a mirror across the u axis, and a far point.
     psf, turned, mirrored, other = _kernels(model, [[0.2, 0.6], [-0.6, 0.2], [0.2, -0.6], [-0.5, -0.5]])
     assert pearson(np.rot90(psf), turned) > 0.9999
@@ -63,12 +63,12 @@ def test_the_fitted_laws_become_a_plain_pupil_model_with_the_same_psfs():
 
 
 def test_the_sign_convention_flips_the_even_laws_and_keeps_the_psfs():
-    model = _model(d0=-0.2, d2=-0.4, A=0.3, a0=0.05, C=0.3, cx=0.05, spherical=0.1, trefoil_0=0.07)
+    model = _model(d0=-0.2, d2=-0.4, A=0.3, a0=0.05, C=0.3, cx=0.05, s0=0.1, s_v=0.05, t0=0.03, trefoil_0=0.07)
     uv = [[0.3, 0.2], [-0.6, 0.5]]
     before, values = _kernels(model, uv), model.axial.detach().clone()
     assert model.canonicalise()
     np.testing.assert_allclose(_kernels(model, uv), before, atol=2e-6 * before.max())
-    even = {"d0", "du", "dv", "d2", "A", "a0", "a_u", "a_v", "b0", "b_u", "b_v", "spherical"}
+    even = {"d0", "du", "dv", "d2", "A", "a0", "a_u", "a_v", "b0", "b_u", "b_v", "s0", "s_u", "s_v", "t0", "t_u", "t_v"}
     signs = torch.tensor([-1.0 if name in even else 1.0 for name in AXIAL_PARAMETERS], dtype=torch.float64)
     torch.testing.assert_close(model.axial.detach(), signs * values)
     assert not model.canonicalise()

@@ -20,11 +20,16 @@ astig 0°     ``a0 + a_u u + a_v v + A (v**2 - u**2)`` 3 + the shared ``A``
 astig 45°    ``b0 + b_u u + b_v v + 2 A u v``         3
 coma x       ``cx + C v``                            1 + the shared ``C``
 coma y       ``cy + C u``                            1
-spherical    constant                                1
+spherical    ``s0 + s_u u + s_v v``                   3
+sph. 2nd     ``t0 + t_u u + t_v v``                   3
 trefoil      constants                               2
 ============ ====================================== ======================
 
-17 parameters against the 27 of the free quadratic and linear polynomials.
+21 parameters against the 32 of the free quadratic and linear polynomials.
+The spherical terms are linear in the field for a sample whose depth
+changes across it (a tilted coverslip or gel): the depth-induced spherical
+aberration of an index mismatch grows with depth, and at high NA it needs
+the secondary term too (docs/calibration.md).
 The ties are what a half-covered field needs: beads on one side fix the
 shared ``d2``, ``A`` and ``C``, and the laws carry them to the other side
 the way a symmetric lens does. With the free polynomials, the quadratic
@@ -48,7 +53,7 @@ __all__ = ["AxialPupilFieldModel", "AXIAL_PARAMETERS"]
 
 #: The reduced parameters, in order (see the module's table).
 AXIAL_PARAMETERS = ("d0", "du", "dv", "d2", "A", "a0", "a_u", "a_v", "b0", "b_u", "b_v", "C", "cx", "cy",
-                    "spherical", "trefoil_0", "trefoil_30")
+                    "s0", "s_u", "s_v", "t0", "t_u", "t_v", "trefoil_0", "trefoil_30")
 
 #: For each aberration: (monomial, parameter, factor) entries of its coefficients. Monomials in
 #: :func:`.field_polynomials.monomials` order: order 2 is (1, u, v, u^2, uv, v^2), order 1 (1, u, v).
@@ -58,7 +63,8 @@ _LAWS = {
     "astigmatism_45": [(0, "b0", 1.0), (1, "b_u", 1.0), (2, "b_v", 1.0), (4, "A", 2.0)],
     "coma_x": [(0, "cx", 1.0), (2, "C", 1.0)],
     "coma_y": [(0, "cy", 1.0), (1, "C", 1.0)],
-    "spherical": [(0, "spherical", 1.0)],
+    "spherical": [(0, "s0", 1.0), (1, "s_u", 1.0), (2, "s_v", 1.0)],
+    "spherical_2": [(0, "t0", 1.0), (1, "t_u", 1.0), (2, "t_v", 1.0)],
     "trefoil_0": [(0, "trefoil_0", 1.0)],
     "trefoil_30": [(0, "trefoil_30", 1.0)],
 }

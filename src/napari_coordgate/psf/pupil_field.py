@@ -13,7 +13,8 @@ astig 0°   ``rho**2 cos 2phi``             quadratic
 astig 45°  ``rho**2 sin 2phi``             quadratic
 coma x     ``(3 rho**3 - 3 rho) cos phi``  linear
 coma y     ``(3 rho**3 - 3 rho) sin phi``  linear
-spherical  ``6 rho**4 - 6 rho**2 + 1``     constant
+spherical  ``6 rho**4 - 6 rho**2 + 1``     linear (a tilted sample's depth)
+sph. 2nd   ``20 rho**6 - 30 rho**4 + ...`` linear
 trefoil    ``rho**3 cos 3phi``, ``sin``    constant
 ========== =============================== ==================================
 
@@ -77,7 +78,8 @@ ABERRATIONS = (
     ("astigmatism_45", 2),
     ("coma_x", 1),
     ("coma_y", 1),
-    ("spherical", 0),
+    ("spherical", 1),
+    ("spherical_2", 1),
     ("trefoil_0", 0),
     ("trefoil_30", 0),
 )
@@ -111,7 +113,7 @@ def _pixel_filter(taps: int = PIXEL_FILTER_TAPS, band: float = PIXEL_FILTER_BAND
 
 
 #: Terms even in the pupil (unchanged by a point reflection); their joint sign is fixed by convention.
-_EVEN_TERMS = ("defocus", "astigmatism_0", "astigmatism_45", "spherical")
+_EVEN_TERMS = ("defocus", "astigmatism_0", "astigmatism_45", "spherical", "spherical_2")
 
 
 class PupilFieldModel(torch.nn.Module):
@@ -456,6 +458,7 @@ def _phase_basis(rho: torch.Tensor, phi: torch.Tensor, na: float, immersion_inde
             (3 * rho**3 - 3 * rho) * torch.cos(phi),
             (3 * rho**3 - 3 * rho) * torch.sin(phi),
             6 * rho**4 - 6 * rho**2 + 1,
+            20 * rho**6 - 30 * rho**4 + 12 * rho**2 - 1,
             rho**3 * torch.cos(3 * phi),
             rho**3 * torch.sin(3 * phi),
         ]
