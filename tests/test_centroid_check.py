@@ -5,7 +5,7 @@ from scipy import ndimage
 
 from napari_coordgate.psf import PSFField
 from napari_coordgate.psf.centroid import centre_on_centroid
-from napari_coordgate.psf.centroid_check import check_centroids
+from napari_coordgate.psf.centroid_check import check_centroids, describe_centroid_check
 
 
 def _comatic(k=41, tail=0.35):
@@ -88,3 +88,16 @@ def test_a_bead_next_to_light_the_fit_left_out_is_not_judged():
     fewer = check_centroids(image, _field(truth), positions, fluxes, np.full(len(positions), 100.0),
                             unmodelled=saturated_neighbour, **args)
     assert fewer["n_beads"] < everyone["n_beads"]
+
+
+def test_the_report_line_gives_the_figures_and_names_the_worst_regions():
+    check = {"n_beads": 40, "regions": [], "median_px": 0.3, "max_px": 2.6, "passed": False,
+             "worst": [[300.0, 40.0, 2.0, 1.6, 2.56]]}
+    line = describe_centroid_check(check, (384, 384))
+    assert "40 bright beads" in line and "median 0.30 px, at most 2.60 px" in line
+    assert "beyond 2 px: bottom left (300, 40) 2.6 px" in line
+    passed = describe_centroid_check({**check, "max_px": 0.5, "worst": [], "passed": True}, (384, 384))
+    assert "beyond" not in passed
+    assert describe_centroid_check({"n_beads": 0, "regions": [], "median_px": None, "max_px": None, "worst": [],
+                                    "passed": True}) is None
+    assert describe_centroid_check(None) is None

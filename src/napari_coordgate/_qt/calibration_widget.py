@@ -11,6 +11,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QProgressBar, QWidget
 
 from ..psf.beads import calibrate_from_beads
+from ..psf.centroid_check import describe_centroid_check
 from ..psf.optics_metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
 from ..psf.pair import calibrate_from_pair
 from ..psf.psf_field import PSFField
@@ -74,7 +75,7 @@ def _percent(value) -> str:
 
 
 def bead_report(field: PSFField) -> list[str]:
-    """Short lines about a bead calibration: the model, the beads used, the held-out check."""
+    """Short lines about a bead calibration: the model, the beads used, the held-out and centroid checks."""
     m = field.metadata
     lines = []
     if m.get("method"):
@@ -96,6 +97,9 @@ def bead_report(field: PSFField) -> list[str]:
         lines.append(f"Held-out beads ({held.get('n_beads', '?')}): "
                      + ("not scored" if fraction is None else f"{_percent(fraction)} of their light unexplained")
                      + (f" ({regions})." if regions else "."))
+    centroids = describe_centroid_check(m.get("centroid_check"), tuple(field.field_shape))
+    if centroids:
+        lines.append(centroids)
     corner = (m.get("aberrations") or {}).get("at_corner_bottom_right")
     if corner:
         terms = ", ".join(f"{name.replace('_', ' ')} {value:+.2f}" for name, value in corner.items() if abs(value) >= 0.05)

@@ -142,7 +142,9 @@ def _percent(value) -> str:
 
 
 def _calibration_report(field, s: dict) -> list[str]:
-    """The report of a measured PSF field: model, beads, held-out check, FWHM (warnings apart)."""
+    """The report of a measured PSF field: model, beads, held-out check, centroid check, FWHM (warnings apart)."""
+    from ..psf.centroid_check import describe_centroid_check
+
     m = field.metadata
     lines = []
     if m.get("method"):
@@ -160,6 +162,9 @@ def _calibration_report(field, s: dict) -> list[str]:
         lines.append(f"held-out beads: {held.get('n_beads', '?')}"
                      + ("" if fraction is None else f", {_percent(fraction)} of their light unexplained")
                      + (f" (by region: {regions})" if regions else ""))
+    centroids = describe_centroid_check(m.get("centroid_check"), tuple(field.field_shape))
+    if centroids:
+        lines.append(centroids[0].lower() + centroids[1:].rstrip("."))
     for label, values in (m.get("aberrations") or {}).items():
         terms = ", ".join(f"{name} {value:+.2f}" for name, value in values.items() if abs(value) >= 0.005)
         lines.append(f"aberrations {label.replace('_', ' ')} (waves): {terms or 'none'}")

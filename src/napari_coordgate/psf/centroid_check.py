@@ -38,7 +38,7 @@ from scipy import ndimage
 
 from .psf_field import PSFField
 
-__all__ = ["check_centroids", "CENTROID_TOLERANCE_PX"]
+__all__ = ["check_centroids", "describe_centroid_check", "CENTROID_TOLERANCE_PX"]
 
 #: Mean centroid disagreement (px) of a field region above which the check does not pass (``passed``).
 CENTROID_TOLERANCE_PX = 2.0
@@ -188,3 +188,40 @@ def check_centroids(
         "worst": [[round(float(v), 2) for v in regions_array[j, :5]] for j in order],
         "passed": not bool(failing.any()),
     }
+
+
+def _where(y: float, x: float, shape: tuple[int, int] | None) -> str:
+    """``(y, x)``, with the ninth of the field it lies in when the field's shape is known."""
+    if not shape:
+        return f"({y:.0f}, {x:.0f})"
+    rows, cols = ("top", "middle", "bottom"), ("left", "centre", "right")
+    row, col = rows[min(int(3 * y / shape[0]), 2)], cols[min(int(3 * x / shape[1]), 2)]
+    name = "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
+    return f"{name} ({y:.0f}, {x:.0f})"
+
+
+def describe_centroid_check(check: dict | None, field_shape: tuple[int, int] | None = None) -> str | None:
+    """One line for a calibration report: the centroid self-check's figures and its worst regions.
+
+    Parameters
+    ----------
+    check : dict or None
+        ``metadata["centroid_check"]`` of a bead calibration (:func:`check_centroids`).
+    field_shape : (H, W), optional
+        Names the worst regions (``"top right"``) as well as giving their centres.
+
+    Returns
+    -------
+    str or None
+        None when there was no check or no region had enough bright beads.
+    """
+    if not check or check.get("median_px") is None:
+        return None
+    text = (f"Centroid self-check ({check['n_beads']} bright beads, by ninth of the field): the beads' own centroids "
+            f"lie a median {check['median_px']:.2f} px, at most {check['max_px']:.2f} px, from the calibrated PSFs'")
+    worst = check.get("worst") or []
+    if worst:
+        places = "; ".join(f"{_where(y, x, field_shape)} {d:.1f} px" for y, x, _, _, d in worst)
+        text += (f"; beyond {CENTROID_TOLERANCE_PX:g} px: {places} (also seen where neighbours' light crowds "
+                 "the windows, so check these regions with a sparser slide or give the optics)")
+    return text + "."
