@@ -178,6 +178,10 @@ def test_calibrate_simulate_then_train_then_info(capsys, tmp_path, one_thread):
     assert loaded.metadata["psf_field"]["kind"] == "simulated"
     code, out, _ = run(capsys, "info", field, model)
     assert code == 0 and "simulated PSF field" in out and "CGUNet" in out
+    # Readable: how it was trained and what it reached, the field it was trained for, nothing cut mid-value.
+    assert "trained          3 steps" in out and "validation PSNR" in out and "blurred input" in out
+    assert "trained for      simulated PSF field 64x64" in out
+    assert "..." not in out
 
 
 def test_train_stops_at_the_time_budget(capsys, tmp_path, one_thread):

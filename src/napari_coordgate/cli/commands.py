@@ -339,7 +339,7 @@ def _info_devices() -> list[str]:
     return lines
 
 
-def _info_model(path: str) -> list[str]:
+def _info_model(path: str, full: bool = False) -> list[str]:
     from ..model_io import read_model_info
     from ..models.unet import build_model
 
@@ -363,21 +363,70 @@ def _info_model(path: str) -> list[str]:
         f"  receptive radius {model.receptive_radius} px, alignment {model.alignment} px",
         f"  normalisation    percentiles {info.get('normalization', {}).get('percentiles')}",
     ]
-    for key, value in meta.items():
-        text = json.dumps(value)
-        lines.append(f"  {key:16s} {text if len(text) < 200 else text[:197] + '...'}")
+    return lines + _training_lines(meta) + _other_metadata(meta, shown=("training", "psf_field"), full=full)
+
+
+def _training_lines(meta: dict) -> list[str]:
+    """How a model was trained, what it reached on validation, and the calibration it was trained for."""
+    lines = []
+    training = meta.get("training") or {}
+    if training:
+        steps = training.get("steps", training.get("steps_done"))
+        text = f"  trained          {steps} steps"
+        if training.get("best_step") is not None:
+            text += f", best at step {training['best_step']}"
+        if training.get("stopped_by"):
+            text += f", stopped by {training['stopped_by']}"
+        if training.get("elapsed_s") is not None:
+            text += f", {float(training['elapsed_s']):.0f} s"
+        if training.get("device"):
+            text += f" on {training['device']}"
+        lines.append(text)
+        if training.get("started_from"):
+            lines.append(f"  started from     {training['started_from']}")
+        metrics = {**training, **(training.get("metrics") or {})}
+        if metrics.get("val_psnr") is not None:
+            text = f"  validation PSNR  {metrics['val_psnr']:.2f} dB"
+            if metrics.get("input_psnr") is not None:
+                text += f" (blurred input {metrics['input_psnr']:.2f} dB: {metrics['val_psnr'] - metrics['input_psnr']:+.2f} dB)"
+            if metrics.get("val_psnr_centre") is not None and metrics.get("val_psnr_edge") is not None:
+                text += f"; centre {metrics['val_psnr_centre']:.2f}, edge {metrics['val_psnr_edge']:.2f} dB"
+            lines.append(text)
+    field = meta.get("psf_field")
+    if isinstance(field, dict) and "field_shape" in field:
+        method = (field.get("metadata") or {}).get("method")
+        lines.append(f"  trained for      {_describe_field(field)}" + (f" ({method} model)" if method else ""))
     return lines
 
 
-def _info_field(path: str) -> list[str]:
+def _other_metadata(meta: dict, *, shown: tuple[str, ...], full: bool) -> list[str]:
+    """The remaining metadata: plain values as they are; long ones summarised unless ``full``."""
+    lines = []
+    for key, value in meta.items():
+        if key in shown:
+            continue
+        text = json.dumps(value)
+        if not full and len(text) > 100:
+            size = f"{len(value)} entries" if isinstance(value, (dict, list)) else f"{len(text)} characters"
+            text = f"({size}; --full shows it)"
+        lines.append(f"  {key:16s} {text}")
+    return lines
+
+
+def _info_field(path: str, full: bool = False) -> list[str]:
     from ..psf.psf_field import PSFField
 
-    s = PSFField.load(path).summary()
+    field = PSFField.load(path)
+    s = field.summary()
     lines = [f"{path}: {_describe_field(s)}"]
-    for key, value in s.get("metadata", {}).items():
-        text = json.dumps(value)
-        lines.append(f"  {key:16s} {text if len(text) < 200 else text[:197] + '...'}")
-    return lines
+    if field.kind in ("beads", "pair"):
+        lines += [f"  {line}" for line in _calibration_report(field, s)]
+    return lines + _other_metadata(s.get("metadata", {}), shown=_REPORTED, full=full)
+
+
+#: Metadata of a calibration that its report (:func:`_calibration_report`) already shows.
+_REPORTED = ("method", "method_reason", "n_used", "n_detected", "rejected", "held_out", "centroid_check",
+             "aberrations", "explained_fraction")
 
 
 def _info_image(path: str) -> list[str]:
@@ -398,9 +447,9 @@ def run_info(args) -> int:
             raise FileNotFoundError(f"{path}: no such file")
         low = path.lower()
         if low.endswith((".safetensors", ".zip")):
-            lines += _info_model(path)
+            lines += _info_model(path, args.full)
         elif low.endswith(".npz"):
-            lines += _info_field(path)
+            lines += _info_field(path, args.full)
         else:
             lines += _info_image(path)
     _say("\n".join(lines))

@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", parents=[common], help="describe model, PSF field or image files, or the devices")
     info.add_argument("paths", nargs="*", metavar="PATH", help=".safetensors, .npz or image files (none: devices)")
     info.add_argument("--devices", action="store_true", help="list the compute devices found")
+    info.add_argument("--full", action="store_true", help="print long metadata (a calibration's bead list...) in full")
     info.set_defaults(func="info")
     return parser
 

@@ -3,6 +3,7 @@ step or wall-clock budget with a progress bar (shared by ``train`` and ``demo``)
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -126,14 +127,14 @@ def train_model(
     result = None
     t0 = time.perf_counter()
     by_time = planned is None
-    total = budget_s if by_time else planned
+    total = int(math.ceil(budget_s)) if by_time else planned  # whole seconds: the bar shows "15/30 s", not floats
     with progress_bar("train", unit="s" if by_time else "step", total=total, quiet=quiet) as bar:
         try:
             while True:
                 last = next(gen)
                 if last.val_psnr is not None and last.is_best:
                     best = last
-                bar.update_to(min(last.elapsed_s, total) if by_time else last.step, total)
+                bar.update_to(min(int(last.elapsed_s), total) if by_time else last.step, total)
                 if last.val_psnr is not None:
                     bar.set_postfix(loss=f"{last.train_loss or 0:.2e}", val_psnr=f"{last.val_psnr:.2f}", refresh=False)
         except StopIteration as stop:
