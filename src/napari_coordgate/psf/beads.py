@@ -14,6 +14,7 @@ from .centroid import centre_on_centroid
 from .centroid_check import check_centroids
 from .empirical_field import EmpiricalFieldModel
 from .field_sampling import aberration_summary, default_grid, sample_field
+from .halo_background import background_under_beads
 from .image_checks import as_real_image, checked_psf_size
 from .model_agreement import INDISTINGUISHABLE, compare_fields, disagreement_warning
 from .model_choice import FREE_LAW, choice_reason, choose, choose_field_law, ridge, trial_models
@@ -34,6 +35,10 @@ _SIZE_PER_WIDTH = 5.0
 #: Rounds of a fit that starts from a converged one on the same beads, or nearly (at least, at most;
 #: :func:`.bead_fit.fit_scene`): the free field polynomials after the symmetric laws, the refit after dropping misfits.
 _WARM_ROUNDS = {"rounds": 2, "max_rounds": 3}
+#: A pupil model's sampled kernels grow until they hold 98 % of the PSF's energy, up to this many times the
+#: fitted size (plus one); a deep bead in a mismatched medium has a halo that needs 3.5x (the psfmodels
+#: ``tilted_depth`` lens: 97 px for a 27 px fit).
+_LARGEST_PER_FIT = 4
 #: A bead whose brightest pixel holds more than this of its 3x3 light is a hot pixel.
 _HOT_PIXEL_FRACTION = 0.6
 #: Share of its own light a misfit bead must leave unexplained to be rejected as a blend or debris.
@@ -268,6 +273,14 @@ def calibrate_from_beads(
             f"unexplained ({MAX_UNEXPLAINED:.0%} allowed); the image may hold debris, aggregates or a non-uniform "
             "background rather than isolated sub-resolution beads: image a clean bead slide"
         )
+    cap = min(data.shape) // 2
+    widest = min(_LARGEST_PER_FIT * k + 1, cap - 1 + cap % 2)
+    largest = None if psf_size else widest
+    if isinstance(model, PupilFieldModel):
+        # The beads' tails add up to a veil that the detection's tile medians took for background.
+        say("estimating the background under the beads' modelled light")
+        scene = BeadScene(data, background_under_beads(data, model, check.positions, check.fluxes, widest),
+                          scene.read_variance, k, scene.positions, scene.excluded)
     say(f"fitting the {name} model to all {len(scene.positions)} beads")
     # Full rounds: the fifth of the beads held out so far moves the model (with two rounds at most, the far
     # corners of a half-field slide moved 0.95 px instead of 0.61 px).
@@ -285,8 +298,6 @@ def calibrate_from_beads(
         final = fit_scene(scene, model, start=start, regularisation=ridge(model), gain=gain, **_WARM_ROUNDS)
 
     grid_shape = grid or default_grid(data.shape)
-    cap = min(data.shape) // 2
-    largest = None if psf_size else min(2 * k + 1, cap - 1 + cap % 2)
     psfs = sample_field(model, data.shape, grid_shape, k, largest=largest)
     agreement = _agreement(trials, data.shape, grid_shape, k)
     if agreement is not None:
@@ -327,7 +338,7 @@ def calibrate_from_beads(
     field.metadata["fwhm_map_px"] = field.fwhm_map().tolist()
     field.metadata["psf_size"] = field.psf_size
     say("checking that the calibrated PSFs put each bead's light where it is")
-    window = min(max(2 * k + 1, field.psf_size), cap - 1 + cap % 2)
+    window = min(2 * k + 1, cap - 1 + cap % 2)
     unmodelled = np.array([[y, x] for y, x, _ in rejected_beads]).reshape(-1, 2)
     centroids = check_centroids(data, field, final.positions, final.fluxes, final.fluxes / final.flux_errors,
                                 read_variance=scene.read_variance, gain=final.gain, window=window,
