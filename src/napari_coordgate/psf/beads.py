@@ -195,7 +195,7 @@ def calibrate_from_beads(
         )
     k = _psf_size(psf_size, found, ~saturated & ~hot & (found.snr >= min_snr), data)
     candidates = np.flatnonzero(reasons == "")
-    say(f"{len(found)} beads detected; PSF size {k} px")
+    say(f"{len(found)} beads detected; each fitted in a {k} px window")
     check_bead_count(len(candidates), _counts(reasons))
 
     excluded = _exclusion_mask(data.shape, found.centres[reasons != ""], k)
@@ -349,7 +349,8 @@ def calibrate_from_beads(
     field.metadata["centroid_check"] = centroids
     for warning in warnings:
         say(f"warning: {warning}")
-    say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}")
+    say(f"{len(used)} beads used; held-out unexplained fraction {unexplained if unexplained is not None else float('nan'):.3f}; "
+        f"PSF kernels {field.psf_size} px")
     return field
 
 
