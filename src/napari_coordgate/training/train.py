@@ -177,7 +177,9 @@ def train(
     seed = integer("seed", seed)
     if model.field_shape is not None and tuple(model.field_shape) != tuple(data.field_shape):
         raise ValueError(f"the model's field_shape {tuple(model.field_shape)} differs from the training "
-                         f"data's field_shape {tuple(data.field_shape)}")
+                         f"data's field_shape {tuple(data.field_shape)}: a model's gates are made for one field, "
+                         "so fine-tune the bundled base model (it adapts to any field) or train from scratch on "
+                         "this calibration, or calibrate on images of the model's field size")
     if data.patch_size % model.alignment or data.alignment % model.alignment:
         raise ValueError(f"patch_size ({data.patch_size}) and the data alignment ({data.alignment}) must be "
                          f"multiples of the model's alignment ({model.alignment})")
