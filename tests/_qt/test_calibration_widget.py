@@ -226,11 +226,18 @@ def test_simulated_lens(qtbot, widget, state, click):
 
 
 def test_save_and_load(qtbot, viewer, widget, state, click, tmp_path, monkeypatch, small_lens):
-    state.psf_field = small_lens
+    widget._kind.value = "simulated"
+    widget._field_h.value, widget._field_w.value = 64, 64
+    calibrate(qtbot, widget, click)
+    assert "FWHM" in widget._status.text()
     monkeypatch.setattr(calibration_module, "ask_save_path", lambda *a: str(tmp_path / "lens"))
     click(widget._save_button)
     saved = tmp_path / "lens.npz"
     assert saved.is_file()
+    # The calibration's report stays in the status line, the save below it.
+    assert "FWHM" in widget._status.text() and "Saved to lens.npz" in widget._status.text()
+    state.psf_field = small_lens
+    click(widget._save_button)
 
     state.psf_field = None
     assert widget._current.value == "none yet"

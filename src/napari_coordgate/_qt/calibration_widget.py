@@ -253,6 +253,7 @@ class CalibrationWidget(QWidget):
         """Show ``text`` in the status line and add it to the log."""
         self._status.show_message(text, level)
         self._log.add(text)
+        self._last_report = (text, level)
 
     # -- optics prefilled from the bead layer ---------------------------------------------
     def _immersion_choices(self, _widget=None) -> list:
@@ -508,7 +509,11 @@ class CalibrationWidget(QWidget):
         except OSError as err:
             show_error(f"Calibration: cannot save to {path}: {err}")
             return path
-        self._status.show_message(f"Saved to {path.name}.", "ok")
+        # The calibration's report stays in the status line; the save is added below it.
+        report, level = getattr(self, "_last_report", ("", "ok"))
+        saved = f"Saved to {path.name}."
+        self._status.show_message(f"{report}\n{saved}" if report else saved, level)
+        self._log.add(saved)
         return path
 
     def _ask_load(self) -> None:
