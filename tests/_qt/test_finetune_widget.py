@@ -184,6 +184,7 @@ def test_errors(qtbot, widget, state, click, notifications, tmp_path, monkeypatc
     state.psf_field = None
     click(widget._start_button)
     assert any("no calibration" in m for m in notifications.errors)
+    assert widget._status.level == "error" and "no calibration" in widget._status.text()  # not only a pop-up
     bad = tmp_path / "not-a-model.safetensors"
     bad.write_bytes(b"nonsense")
     monkeypatch.setattr(finetune_module, "ask_open_path", lambda *a: str(bad))

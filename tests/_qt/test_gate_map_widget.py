@@ -75,6 +75,7 @@ def test_models_without_gates_are_an_error(qtbot, viewer, widget, state, click, 
     state.model = UNet(2, 4, field_shape=FIELD)
     click(widget._show_button)
     assert any("CG U-Nets only" in m for m in notifications.errors)
+    assert widget._status.level == "error" and "CG U-Nets only" in widget._status.text()
     assert not any(layer.name.startswith("gate map") for layer in viewer.layers)
 
 

@@ -14,8 +14,8 @@ from superqt import QCollapsible
 
 from ._layers import is_plugin_output
 
-__all__ = ["layer_combo", "info_label", "StatusLine", "ask_open_path", "ask_save_path", "button", "report_error",
-           "scrolling_layout", "collapsible", "MessageLog"]
+__all__ = ["layer_combo", "info_label", "StatusLine", "ask_open_path", "ask_save_path", "button", "complain",
+           "report_error", "scrolling_layout", "collapsible", "MessageLog"]
 
 #: Smallest size of a dock's scroll area: docks can share a laptop screen and scroll.
 _DOCK_MIN = (260, 120)
@@ -121,6 +121,13 @@ class StatusLine(QLabel):
         colour = _COLOURS[level]
         escaped = html.escape(text).replace("\n", "<br>")
         self.setText(escaped if colour is None else f'<span style="color:{colour}">{escaped}</span>')
+
+
+def complain(context: str, message: str, status: StatusLine) -> None:
+    """A user's mistake (nothing to save, no calibration yet...): a napari error notification, and the same
+    words in the dock's status line, which would otherwise keep an older, unrelated message."""
+    status.show_message(message[:1].upper() + message[1:], "error")
+    show_error(f"{context}: {message}")
 
 
 def report_error(context: str, err: BaseException, status: StatusLine) -> None:

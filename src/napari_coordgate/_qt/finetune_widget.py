@@ -9,7 +9,7 @@ from pathlib import Path
 import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QWidget
 
 from ..data.training_set import TrainingSet, make_training_set
@@ -17,8 +17,8 @@ from ..model_io import save_model
 from ..models.unet import MODEL_CLASSES, UNet
 from ..pretrained import FINE_TUNE_LR, SCRATCH_LR, base_model
 from ..training import TrainingProgress, train
-from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label, layer_combo,
-                        report_error, scrolling_layout)
+from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, complain, info_label,
+                        layer_combo, report_error, scrolling_layout)
 from ._model_files import load_current_model
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
@@ -189,12 +189,13 @@ class FineTuneWidget(QWidget):
             return
         field = self._state.psf_field
         if field is None:
-            show_error("Fine-tune: there is no calibration yet; make one in the Calibration widget (or load one)")
+            complain("Fine-tune", "there is no calibration yet; make one in the Calibration widget (or load one)",
+                     self._status)
             return
         try:
             model = self._new_model(field.field_shape)
         except ValueError as err:
-            show_error(f"Fine-tune: {err}")
+            complain("Fine-tune", str(err), self._status)
             return
         patch, noise_layer = self._patch.value, self._noise.value
         data_options = dict(patch_size=patch, percentiles=model.percentiles, noise="auto",
@@ -277,7 +278,7 @@ class FineTuneWidget(QWidget):
     # -- files ----------------------------------------------------------------------------
     def _ask_save(self) -> None:
         if self._state.model is None:
-            show_error("Fine-tune: there is no model to save yet")
+            complain("Fine-tune", "there is no model to save yet", self._status)
             return
         path = ask_save_path(self, "Save the model", "Models (*.safetensors)")
         if path:
@@ -295,14 +296,14 @@ class FineTuneWidget(QWidget):
         try:
             save_model(self._state.model, path, **metadata)
         except (OSError, TypeError) as err:
-            show_error(f"Fine-tune: cannot save the model: {err}")
+            complain("Fine-tune", f"cannot save the model: {err}", self._status)
             return path
         self._status.show_message(f"Saved the model to {path.name}.", "ok")
         return path
 
     def _ask_export(self) -> None:
         if self._state.model is None:
-            show_error("Fine-tune: there is no model to export yet")
+            complain("Fine-tune", "there is no model to export yet", self._status)
             return
         path = ask_save_path(self, "Export for BioImage.IO", "BioImage.IO packages (*.zip)")
         if path:
@@ -312,7 +313,7 @@ class FineTuneWidget(QWidget):
         """Export the current model as a BioImage.IO package (adds ``.zip`` if missing), in the background."""
         model = self._state.model
         if model is None:
-            show_error("Fine-tune: there is no model to export yet")
+            complain("Fine-tune", "there is no model to export yet", self._status)
             return
         if self._export_worker is not None:
             return

@@ -7,11 +7,10 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Points
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QWidget
 
 from ..gate_map import gate_maps, local_response
-from ._controls import StatusLine, button, info_label, layer_combo, report_error, scrolling_layout
+from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, warm_up
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
@@ -124,7 +123,7 @@ class GateMapWidget(QWidget):
     def _model_or_complain(self):
         model = self._state.model
         if model is None:
-            show_error("Gate map: there is no model yet: fine-tune one or load a model file")
+            complain("Gate map", "there is no model yet: fine-tune one or load a model file", self._status)
         return model
 
     @property
@@ -137,7 +136,8 @@ class GateMapWidget(QWidget):
         if model is None or self._worker is not None:
             return
         if self._block.value is None:
-            show_error(f"Gate map: a {model.arch} has no CoordGate blocks; gate maps exist for CG U-Nets only")
+            complain("Gate map", f"a {model.arch} has no CoordGate blocks; gate maps exist for CG U-Nets only",
+                     self._status)
             return
         reference, block = self._image.value, self._block.value
         shape = tuple(reference.data.shape[-2:]) if reference is not None else None
