@@ -1,5 +1,7 @@
 """The Deblur widget, driven through its controls."""
 
+import html
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -47,6 +49,17 @@ def test_running_again_replaces_the_result(qtbot, viewer, widget, click, rng):
         click(widget._run_button)
         wait_idle(qtbot, widget)
     assert [layer.name for layer in viewer.layers] == ["img", "img deblurred"]
+    assert "Replaced the earlier 'img deblurred'" in html.unescape(widget._status.text())  # said, not silent
+
+
+def test_an_image_smaller_than_the_field_says_where_it_is_taken_from(qtbot, viewer, widget, calibrated, click, rng):
+    field = calibrated.model.field_shape
+    widget._image.value = viewer.add_image(rng.random((field[0] // 2, field[1] // 2)), name="crop")
+    click(widget._run_button)
+    wait_idle(qtbot, widget)
+    text = html.unescape(widget._status.text())
+    assert "smaller than the model's field" in text and "ROI offset (0, 0)" in text
+    assert widget._status.level == "warning"
 
 
 def test_cancel_adds_nothing(qtbot, viewer, widget, click, rng):

@@ -220,8 +220,21 @@ class DeblurWidget(QWidget):
         self._cancel_run = threading.Event()
         worker = deblur_job(layer.data, model, self._offset, self._state.device, self._cancel_run, report=True,
                             output_dtype=self._output_dtype)
-        worker.returned.connect(lambda result, layer=layer: self._add_result(layer, result))
-        self._start(worker, f"Deblurring '{layer.name}' {tuple(layer.data.shape)}…")
+        note = self._placement_note(layer, model)
+        worker.returned.connect(lambda result, layer=layer, note=note: self._add_result(layer, result, note))
+        self._start(worker, f"Deblurring '{layer.name}' {tuple(layer.data.shape)}…" + (f"\n{note}" if note else ""))
+
+    def _placement_note(self, layer, model) -> str:
+        """What to know when the image is smaller than the model's field: which part of the field it is taken for."""
+        if not model.field_shape:
+            return ""
+        (h, w), (H, W) = layer.data.shape[-2:], model.field_shape
+        if h >= H and w >= W:
+            return ""
+        oy, ox = self._offset
+        return (f"'{layer.name}' ({h}x{w}) is smaller than the model's field ({H}x{W}): it is deblurred as the "
+                f"part of the field at ROI offset ({oy}, {ox}) (under advanced); set the offset to where the image "
+                "lies on the camera, or the PSFs of another part of the field are used.")
 
     @property
     def _output_dtype(self):
@@ -356,21 +369,28 @@ class DeblurWidget(QWidget):
         if step.message:
             self._status.show_message(step.message, "warning")
 
-    def _add_result(self, source, outcome) -> None:
+    def _add_result(self, source, outcome, note: str = "") -> None:
         if outcome is None:
             self._status.show_message("Cancelled; no layer was added.", "warning")
             return
         result, change, clipped = outcome
         props = {key: getattr(source, key) for key in _COPIED if hasattr(source, key)}
         props["metadata"] = dict(source.metadata)
+        name = f"{source.name} deblurred"
+        replaced = name in self._viewer.layers
         # the source's contrast, so that toggling between the two compares like with like
-        layer = show_image(self._viewer, f"{source.name} deblurred", result, role="result",
+        layer = show_image(self._viewer, name, result, role="result",
                            contrast_limits=tuple(source.contrast_limits), **props)
         self._result_pair = (source, layer)
-        text = f"Added '{layer.name}' {result.shape} {result.dtype}, shown with the source's contrast."
+        verb = "Replaced the earlier" if replaced else "Added"
+        text = f"{verb} '{layer.name}' {result.shape} {result.dtype}, shown with the source's contrast."
         if clipped:
             text += f"\n{clipped}."
-        self._status.show_message(text + (f"\n{change.sentence()}." if change is not None else ""), "ok")
+        if change is not None:
+            text += f"\n{change.sentence()}."
+        if note:
+            text += f"\n{note}"
+        self._status.show_message(text, "warning" if note and self._offset == (0, 0) else "ok")
 
     # -- comparing --------------------------------------------------------------------------
     def _toggle_compare(self) -> None:
