@@ -177,3 +177,14 @@ def test_cancel_a_folder_leaves_no_partial_file(qtbot, tmp_path, widget, click, 
     click(widget._cancel_button)
     wait_idle(qtbot, widget)
     assert list(target.iterdir()) == [] and "Cancelled" in widget._status.text()
+
+
+def test_compare_side_by_side_shows_both_whole_and_gives_the_view_back(qtbot, viewer, widget, click, rng):
+    widget._image.value = viewer.add_image(rng.random((32, 32)), name="img")
+    click(widget._run_button)
+    wait_idle(qtbot, widget)
+    viewer.camera.zoom = 40.0  # the user zoomed into a detail
+    click(widget._compare_button)
+    assert viewer.grid.enabled and viewer.camera.zoom < 40.0  # fitted to the two images, not cut in half
+    click(widget._compare_button)
+    assert not viewer.grid.enabled and viewer.camera.zoom == pytest.approx(40.0)

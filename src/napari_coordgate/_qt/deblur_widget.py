@@ -402,6 +402,8 @@ class DeblurWidget(QWidget):
                     layer.visible = visible
             self._comparing = None
             viewer.grid.enabled = False
+            center, zoom = self._camera_before_compare
+            viewer.camera.center, viewer.camera.zoom = center, zoom  # back to where the user was looking
             self._compare_button.text = "Compare side by side"
             return
         pair = [layer for layer in getattr(self, "_result_pair", ()) if layer in viewer.layers]
@@ -411,7 +413,9 @@ class DeblurWidget(QWidget):
         self._comparing = {layer: layer.visible for layer in viewer.layers}
         for layer in viewer.layers:
             layer.visible = layer in pair
+        self._camera_before_compare = (tuple(viewer.camera.center), viewer.camera.zoom)
         viewer.grid.enabled = True
+        viewer.reset_view()  # the zoom of one image would cut each of the two in half
         self._compare_button.text = "End comparison"
 
     def _on_error(self, err: Exception) -> None:
