@@ -193,6 +193,21 @@ def test_montage_and_fwhm_map_shapes():
     assert field.fwhm_map().shape == (3, 4)
 
 
+def test_the_montage_shows_the_part_of_each_psf_that_holds_its_light():
+    """A kernel sized for faint tails would show each PSF as a dot: the montage crops to what holds 90 %."""
+    k = 61
+    yy, xx = np.indices((k, k)) - k // 2
+    spot = np.exp(-(yy**2 + xx**2) / (2 * 1.5**2))
+    halo = np.exp(-np.hypot(yy, xx) / 12.0)
+    psfs = np.stack([spot / spot.sum() * 0.97 + halo / halo.sum() * 0.03] * 4).reshape(2, 2, k, k)
+    field = PSFField(psfs, (64, 64))
+    size = field.visible_size()
+    assert 9 <= size < 21
+    montage = field.montage()
+    assert montage.shape == (2 * size, 2 * size) and montage.max() == pytest.approx(1.0)
+    assert field.montage(size=k).shape == (2 * k, 2 * k)
+
+
 @pytest.mark.parametrize(
     "psfs, message",
     [(np.ones((2, 2, 4, 4)), "k odd"), (np.ones((2, 5, 5)), "gy, gx, k, k"), (-np.ones((1, 1, 3, 3)), "positive")],

@@ -57,7 +57,10 @@ def test_beads(qtbot, viewer, widget, state, click, bead_slide, open_widget):
     assert_array_equal(points.scale, layer.scale)  # drawn over the bead image
     assert set(points.features["reason"]) == {"used"}
     montage = viewer.layers["PSF field"]
-    assert montage.data.shape == (2 * field.psf_size, 2 * field.psf_size)
+    # the part of each PSF that holds its light, not its whole tail-sized kernel (which shows only dots)
+    visible = field.visible_size()
+    assert visible < field.psf_size and montage.data.shape == (2 * visible, 2 * visible)
+    assert np.all(points.size <= max(6.0, field.psf_size / 4))  # rings around the beads, not boxes over the slide
     # each grid PSF is drawn over its cell: the montage covers the bead image edge to edge
     assert_allclose(pixel_edges(montage), pixel_edges(layer), atol=1e-6)
     fwhm = viewer.layers["beads FWHM map"]

@@ -165,11 +165,13 @@ def show_psf_field(viewer, psf_field, reference, name: str = "PSF field", *, mon
     blur changes across the field. ``montage`` is ``psf_field.montage()`` when
     already computed (in a worker).
     """
+    montage = psf_field.montage() if montage is None else montage
     cell = np.asarray(psf_field.field_shape, float) / np.asarray(psf_field.grid_shape, float)
-    pixel = cell / psf_field.psf_size  # one montage pixel, in image pixels
+    shown = montage.shape[0] // psf_field.grid_shape[0]  # the central part of each PSF in the montage
+    pixel = cell / shown  # one montage pixel, in image pixels
     scale, translate = image_plane_scale(reference)
     # montage pixel i covers image pixels [i * pixel, (i + 1) * pixel) (pixel centres at integers)
     return show_image(
-        viewer, name, psf_field.montage() if montage is None else montage, scale=scale * pixel, translate=translate + scale * (pixel - 1) / 2,
+        viewer, name, montage, scale=scale * pixel, translate=translate + scale * (pixel - 1) / 2,
         colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", metadata={PSF_FIELD_KEY: psf_field},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import napari
+import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -438,7 +439,9 @@ class CalibrationWidget(QWidget):
         steps = [lambda: show_psf_field(viewer, field, reference, montage=montage),
                  lambda: show_fwhm_map(viewer, field, reference, f"{base} FWHM map")]
         if kind == "beads":
-            size = max(3, field.psf_size // 2)
+            # A ring around each bead's core, not its whole (tail-sized) kernel box: those would cover the slide.
+            core = float(np.nan_to_num(field.summary()["fwhm_centre_px"], nan=3.0))
+            size = float(np.clip(2.5 * core, 6.0, max(6.0, field.psf_size / 4)))
             steps += [lambda: show_bead_layer(viewer, meta.get("beads"), [], reference, size=size,
                                               name="detected beads"),
                       lambda: show_bead_layer(viewer, [], meta.get("rejected_beads"), reference, size=size,

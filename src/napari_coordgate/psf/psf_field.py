@@ -226,13 +226,36 @@ class PSFField:
         self._width_cache = (self.psfs, widths)
         return widths
 
-    def montage(self) -> np.ndarray:
-        """All grid PSFs side by side, each scaled to its maximum: a ``(gy*k, gx*k)`` image."""
+    def montage(self, size: int | None = None) -> np.ndarray:
+        """All grid PSFs side by side, each scaled to its maximum: a ``(gy*s, gx*s)`` image.
+
+        Parameters
+        ----------
+        size : int, optional
+            Odd side ``s`` of the central part of each PSF shown. The default
+            is the smallest box that holds 90 % of every PSF's light (at least
+            9 px): a kernel sized for faint tails would show each PSF as a dot.
+        """
         gy, gx = self.grid_shape
         k = self.psf_size
-        peaks = self.psfs.max(axis=(2, 3), keepdims=True)
-        scaled = self.psfs / np.where(peaks > 0, peaks, 1.0)
-        return scaled.transpose(0, 2, 1, 3).reshape(gy * k, gx * k)
+        if size is None:
+            size = self.visible_size()
+        size = int(min(max(size, 1), k)) | 1
+        start = (k - size) // 2
+        psfs = self.psfs[:, :, start : start + size, start : start + size]
+        peaks = psfs.max(axis=(2, 3), keepdims=True)
+        scaled = psfs / np.where(peaks > 0, peaks, 1.0)
+        return scaled.transpose(0, 2, 1, 3).reshape(gy * size, gx * size)
+
+    def visible_size(self, fraction: float = 0.9) -> int:
+        """Smallest odd box (at least 9 px, at most the kernel) holding ``fraction`` of every PSF's light."""
+        k, centre = self.psf_size, self.psf_size // 2
+        flat = self.psfs.reshape(-1, k, k)
+        for half in range(4, centre + 1):
+            box = flat[:, centre - half : centre + half + 1, centre - half : centre + half + 1].sum(axis=(1, 2))
+            if np.all(box >= fraction * flat.sum(axis=(1, 2))):
+                return 2 * half + 1
+        return k
 
     def summary(self) -> dict:
         """JSON-able description: kind, shapes, FWHM at the centre and corners, metadata."""
