@@ -50,7 +50,7 @@ def settle(seconds: float = 1.0) -> None:
 
 
 def dismiss_notifications() -> None:
-    """Close notification pop-ups (e.g. napari's PyQt5 deprecation notice)."""
+    """Close notification pop-ups, which would cover the docks in a screenshot."""
     for widget in QApplication.allWidgets():
         if type(widget).__name__ == "NapariQtNotification":
             widget.close()

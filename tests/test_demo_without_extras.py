@@ -8,7 +8,7 @@ import sys
 import imageio.v3 as iio
 
 # Each of these raises ImportError when imported: as if the extras were not installed.
-_BLOCKED = ("matplotlib", "napari", "qtpy", "PyQt5", "dask", "distributed", "zarr")
+_BLOCKED = ("matplotlib", "napari", "qtpy", "PyQt5", "PyQt6", "dask", "distributed", "zarr")
 
 
 def test_demo_runs_without_the_extras(tmp_path):
