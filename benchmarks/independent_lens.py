@@ -334,7 +334,7 @@ def independent_lens(name: str, field_shape: tuple[int, int] = (256, 256), grid:
 
 # ------------------------------------------------------------------------ bead slides
 #: Bead-slide layouts understood by :func:`render_slide`.
-LAYOUTS = ("dense", "grid", "partial", "clipped")
+LAYOUTS = ("dense", "grid", "partial", "clipped", "sparse")
 
 
 def _dart_throw(rng: np.random.Generator, n: int, low: np.ndarray, high: np.ndarray, spacing: float,
@@ -366,6 +366,8 @@ def slide_positions(layout: str, field_shape: tuple[int, int], rng: np.random.Ge
         points = np.stack([yy.ravel(), xx.ravel()], 1) + rng.uniform(-3, 3, size=(yy.size, 2))
         keep = rng.uniform(size=len(points)) > 0.05  # a few grid sites are empty
         return np.clip(points[keep], 1.0, [H - 2.0, W - 2.0])
+    if layout == "sparse":  # the calibration issue's slide: about 150 beads at random on 384 x 384
+        return _dart_throw(rng, int(round(66 * scale**2)), np.array([2.0, 2.0]), np.array([H - 3.0, W - 3.0]), 12.0)
     if layout == "partial":
         return _dart_throw(rng, int(round(75 * scale**2)), np.array([2.0, 2.0]), np.array([H - 3.0, 0.55 * W]), 10.0)
     if layout == "clipped":
@@ -408,12 +410,15 @@ def render_slide(
     lens : str or PSFField
         A lens name, or a field made by :func:`independent_lens` (its lens and
         field shape are used).
-    layout : {"dense", "grid", "partial", "clipped"}
+    layout : {"dense", "grid", "partial", "clipped", "sparse"}
         ``dense``: ~140 random beads at least 8 px apart (neighbours' tails
         overlap). ``grid``: a jittered grid 28 px apart with ~5 % empty sites
         (~77 beads). ``partial``: ~75 beads only in the left 55 % of the field.
         ``clipped``: 28 beads whose centres are within 3 px of the border
         (some on it, some just outside) and ~60 sparse beads inside.
+        ``sparse``: ~66 random beads at least 12 px apart (148 on a 384 x 384
+        field: the calibration issue's slide of about 150 beads).
+        (Counts for 256 x 256; larger fields keep the density.)
     seed : int
         Seed for positions, brightness and noise.
     field_shape : (H, W)
