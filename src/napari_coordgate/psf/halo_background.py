@@ -5,8 +5,9 @@ Bead detection estimates the background as the median of tiles of the image
 faint tails (a strongly aberrated lens; the depth-induced spherical
 aberration of beads deep in a mismatched medium) the tails of all beads add
 up to a veil over the whole slide, and the tile medians count it as
-background: 5-11 % of the background level on the psfmodels test slides of
-docs/benchmarks.md (section 11), whose true background is flat. A bead fit
+background: 2-5 % of the background level in the median (up to 11 % locally)
+on the psfmodels test slides of docs/benchmarks.md (section 11), whose true
+background is flat. A bead fit
 on that background sees tails that are too faint, and the calibrated PSFs
 lack part of their halo.
 
