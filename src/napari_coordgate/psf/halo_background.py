@@ -7,9 +7,8 @@ aberration of beads deep in a mismatched medium) the tails of all beads add
 up to a veil over the whole slide, and the tile medians count it as
 background: 2-5 % of the background level in the median (up to 11 % locally)
 on the psfmodels test slides of docs/benchmarks.md (section 11), whose true
-background is flat. A bead fit
-on that background sees tails that are too faint, and the calibrated PSFs
-lack part of their halo.
+background is flat. A bead fit on that background sees tails that are too
+faint, and the calibrated PSFs lack part of their halo.
 
 A fitted pupil model knows its tails beyond the fitted window, so the light
 of every fitted bead can be rendered over a wide window and removed before
