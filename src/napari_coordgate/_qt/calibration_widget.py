@@ -438,9 +438,10 @@ class CalibrationWidget(QWidget):
         base = reference.name if reference is not None else "PSF field"
         steps = [lambda: show_psf_field(viewer, field, reference, montage=montage),
                  lambda: show_fwhm_map(viewer, field, reference, f"{base} FWHM map")]
+        s = field.summary()
         if kind == "beads":
             # A ring around each bead's core, not its whole (tail-sized) kernel box: those would cover the slide.
-            core = float(np.nan_to_num(field.summary()["fwhm_centre_px"], nan=3.0))
+            core = float(np.nan_to_num(s["fwhm_centre_px"], nan=3.0))
             size = float(np.clip(2.5 * core, 6.0, max(6.0, field.psf_size / 4)))
             steps += [lambda: show_bead_layer(viewer, meta.get("beads"), [], reference, size=size,
                                               name="detected beads"),
@@ -454,7 +455,6 @@ class CalibrationWidget(QWidget):
             lines = []
             if meta.get("explained_fraction") is not None:
                 lines.append(f"The PSF field explains {_percent(meta['explained_fraction'])} of the blurred image.")
-        s = field.summary()
         lines.append(f"FWHM {s['fwhm_centre_px']:.2f} px at the centre, {s['fwhm_corners_mean_px']:.2f} px "
                      "in the corners.")
         warnings = [str(w) for w in meta.get("warnings") or []]

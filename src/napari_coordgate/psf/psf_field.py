@@ -251,9 +251,10 @@ class PSFField:
         """Smallest odd box (at least 9 px, at most the kernel) holding ``fraction`` of every PSF's light."""
         k, centre = self.psf_size, self.psf_size // 2
         flat = self.psfs.reshape(-1, k, k)
+        needed = fraction * flat.sum(axis=(1, 2))
         for half in range(4, centre + 1):
             box = flat[:, centre - half : centre + half + 1, centre - half : centre + half + 1].sum(axis=(1, 2))
-            if np.all(box >= fraction * flat.sum(axis=(1, 2))):
+            if np.all(box >= needed):
                 return 2 * half + 1
         return k
 
