@@ -1,5 +1,7 @@
 """The Calibration widget: beads, a sharp + blurred pair, a simulated lens; files."""
 
+import time
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -272,3 +274,37 @@ def test_refusal_is_an_error_and_adds_no_layer(qtbot, viewer, widget, state, cli
     assert refusals and len(refusals[0]) > len("Calibration: ") + 10
     assert widget._status.level == "error" and refusals[0].split(": ", 1)[1] in widget._status.text()
     assert state.psf_field is None and [layer.name for layer in viewer.layers] == ["no beads"]
+
+
+def start_and_wait_for_a_round(qtbot, viewer, widget, click, image):
+    widget._bead_image.value = viewer.add_image(image, name="beads")
+    click(widget._run_button)
+    # the fit's messages come while it runs, not at its end
+    qtbot.waitUntil(lambda: "round 1 of" in widget.log_text(), timeout=TIMEOUT)
+    assert not widget.is_idle() and widget._cancel_button.enabled
+    assert "Calibrating: round" in widget._status.text()
+
+
+def test_cancel_stops_within_a_second_and_keeps_the_previous_calibration(qtbot, viewer, widget, state, click,
+                                                                        bead_slide, small_lens, notifications):
+    state.psf_field = small_lens
+    start_and_wait_for_a_round(qtbot, viewer, widget, click, bead_slide[1])
+    pressed = time.perf_counter()
+    click(widget._cancel_button)
+    qtbot.waitUntil(widget.is_idle, timeout=TIMEOUT)
+    assert time.perf_counter() - pressed < 1.0
+    qtbot.wait(100)
+    assert state.psf_field is small_lens and "PSF field" not in viewer.layers
+    assert widget._status.level == "warning" and "cancelled" in widget._status.text()
+    assert "previous calibration is kept" in widget._status.text() and not notifications.errors
+    assert widget._run_button.enabled and not widget._cancel_button.enabled
+    assert widget._progress.format() == "idle"
+
+
+def test_closing_the_dock_cancels_its_calibration(qtbot, viewer, widget, state, click, bead_slide, small_lens):
+    state.psf_field = small_lens
+    start_and_wait_for_a_round(qtbot, viewer, widget, click, bead_slide[1])
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=5_000)
+    qtbot.wait(100)
+    assert state.psf_field is small_lens and "PSF field" not in viewer.layers

@@ -188,3 +188,13 @@ def test_compare_side_by_side_shows_both_whole_and_gives_the_view_back(qtbot, vi
     assert viewer.grid.enabled and viewer.camera.zoom < 40.0  # fitted to the two images, not cut in half
     click(widget._compare_button)
     assert not viewer.grid.enabled and viewer.camera.zoom == pytest.approx(40.0)
+
+
+def test_closing_the_dock_cancels_its_run(qtbot, viewer, widget, click, rng):
+    widget._image.value = viewer.add_image(rng.random((400, 64, 64)).astype(np.float32), name="long")
+    click(widget._run_button)
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    wait_idle(qtbot, widget)
+    qtbot.wait(100)
+    assert "long deblurred" not in viewer.layers
+    assert widget._progress.value() < 400

@@ -233,3 +233,14 @@ def test_export_errors_are_notified(qtbot, tmp_path, open_widget, calibrated, no
     qtbot.waitUntil(lambda: widget._export_worker is None, timeout=120_000)
     assert widget._status.level == "error" and any("licen" in m.lower() for m in notifications.errors)
     assert not (tmp_path / "bad.zip").exists()
+
+
+def test_closing_the_dock_stops_training_and_keeps_the_best_model(qtbot, viewer, widget, state, click, notifications):
+    widget._unit.value = "steps"
+    widget._length.value = 10**5
+    click(widget._start_button)
+    qtbot.waitUntil(lambda: widget._best_record is not None, timeout=TIMEOUT)
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    wait_idle(qtbot, widget)
+    assert state.model is not None and "stopped at step" in state.model_source
+    assert any("dock was closed" in m for m in notifications.messages("info"))

@@ -8,7 +8,7 @@ import html
 import napari.layers
 from magicgui.widgets import ComboBox, Label, PushButton
 from napari.utils.notifications import notification_manager, show_error
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFileDialog, QFrame, QLabel, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
@@ -27,20 +27,40 @@ USER_ERRORS = (ValueError, TypeError, MemoryError, OSError, RuntimeError)
 _COLOURS = {"info": None, "busy": "#8ab4f8", "ok": "#7dcea0", "warning": "#f0b429", "error": "#ff6b6b"}
 
 
+class _ContentWideScrollArea(QScrollArea):
+    """A scroll area that scrolls up and down only: it asks for the width its content needs.
+
+    Its minimum width follows the content's (which changes as sections open or
+    controls show), so the dock is made wide enough and nothing is cut off or
+    hidden behind a horizontal scroll bar; long text wraps instead.
+    """
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        content = self.widget()
+        width = 0 if content is None else content.minimumSizeHint().width()
+        width += self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(max(width, _DOCK_MIN[0]), _DOCK_MIN[1])
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the content's minimum width may have changed
+        return super().eventFilter(watched, event)
+
+
 def scrolling_layout(widget: QWidget, parts) -> QVBoxLayout:
     """Lay ``parts`` (Qt widgets, top to bottom) out in a scroll area filling ``widget``.
 
     The dock can then be shorter than its content (several docks share one
-    laptop screen; each scrolls), and never grows the napari window.
+    laptop screen; each scrolls), and never grows the napari window. It never
+    scrolls sideways: the dock is made as wide as the content needs.
     Returns the inner layout (ends with a stretch).
     """
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
-    area = QScrollArea(widget)
+    area = _ContentWideScrollArea(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-    area.setMinimumSize(*_DOCK_MIN)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     inner = QWidget()
     layout = QVBoxLayout(inner)
     for part in parts:

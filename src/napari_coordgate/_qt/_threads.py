@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
+from qtpy.QtCore import QObject, Signal
 
-__all__ = ["leave_a_core_for_the_gui", "until_cancelled", "MODEL_LOCK", "warm_up"]
+__all__ = ["leave_a_core_for_the_gui", "until_cancelled", "MODEL_LOCK", "MessageRelay", "warm_up"]
 
 _Y = TypeVar("_Y")
 _R = TypeVar("_R")
@@ -84,3 +85,18 @@ def until_cancelled(work: Generator[_Y, None, _R], cancel: threading.Event) -> G
         return None
     finally:
         work.close()
+
+
+class MessageRelay(QObject):
+    """Carries text from a worker thread to the GUI thread.
+
+    Pass :meth:`send` as the ``report`` callback of a core function running
+    in a worker; each call emits :attr:`arrived`, which Qt queues to the
+    relay's own (GUI) thread, so connected slots may touch widgets.
+    """
+
+    arrived = Signal(str)
+
+    def send(self, text: str) -> None:
+        """Emit ``text`` (thread-safe)."""
+        self.arrived.emit(str(text))

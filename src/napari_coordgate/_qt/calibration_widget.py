@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import napari
@@ -9,8 +11,10 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QProgressBar, QWidget
 
+from ..cancellation import Cancelled
 from ..psf.beads import calibrate_from_beads
 from ..psf.centroid_check import describe_centroid_check
 from ..psf.optics_metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
@@ -20,7 +24,8 @@ from ..psf.simulate import simulate_lens
 from ._controls import (MessageLog, StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label,
                         layer_combo, report_error, scrolling_layout)
 from ._layers import one_per_turn, show_bead_layer, show_fwhm_map, show_psf_field
-from ._threads import warm_up
+from ._threads import MessageRelay, warm_up
+from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .state import state_for
 
 __all__ = ["CalibrationWidget"]
@@ -35,21 +40,24 @@ BEAD_MODELS = [("auto", "auto"), ("pupil (known optics)", "pupil"), ("empirical 
 
 
 @thread_worker(ignore_errors=True)
-def calibration_job(kind: str, images: list, options: dict):
-    """Calibrate in a worker; returns ``(psf_field, messages, montage)``.
+def calibration_job(kind: str, images: list, options: dict, report=None, cancel: threading.Event | None = None):
+    """Calibrate in a worker; returns ``(psf_field, montage)``.
 
-    Everything the result layers and reports need is computed here (the
-    field's widths are cached on it), so the GUI thread only assigns.
+    ``report`` gets each progress message as it comes (a
+    :meth:`MessageRelay.send`); setting ``cancel`` stops a bead or pair
+    calibration within about a second, raising
+    :class:`~napari_coordgate.cancellation.Cancelled`. Everything the result
+    layers and reports need is computed here (the field's widths are cached
+    on it), so the GUI thread only assigns.
     """
-    messages: list[str] = []
     if kind == "beads":
-        field = calibrate_from_beads(images[0], report=messages.append, **options)
+        field = calibrate_from_beads(images[0], report=report, cancel=cancel, **options)
     elif kind == "pair":
-        field = calibrate_from_pair(images[0], images[1], report=messages.append, **options)
+        field = calibrate_from_pair(images[0], images[1], report=report, cancel=cancel, **options)
     else:
         field = simulate_lens(**options)
     field.summary()
-    return field, messages, field.montage()
+    return field, field.montage()
 
 
 def recorded_optics(layer) -> tuple[FileOptics, str] | None:
@@ -205,6 +213,8 @@ class CalibrationWidget(QWidget):
         self._advanced_form = Container(widgets=[*self._advanced_bead_controls, self._psf_size, self._grid_y,
                                                  self._grid_x])
         self._run_button = button("Calibrate", "Compute the PSF field (runs in the background)")
+        self._cancel_button = button("Cancel", "Stop the calibration; the previous calibration stays in place")
+        self._cancel_button.enabled = False
         self._save_button = button("Save calibration…")
         self._load_button = button("Load calibration…")
         self._current = info_label("calibration")
@@ -216,7 +226,8 @@ class CalibrationWidget(QWidget):
         self._log = MessageLog()
         files = Container(widgets=[self._save_button, self._load_button], layout="horizontal", labels=False)
         scrolling_layout(self, (
-            self._form.native, collapsible("advanced", [self._advanced_form.native]), self._run_button.native,
+            self._form.native, collapsible("advanced", [self._advanced_form.native]),
+            Container(widgets=[self._run_button, self._cancel_button], layout="horizontal", labels=False).native,
             self._progress, self._status, collapsible("log", [self._log]),
             Container(widgets=[self._current]).native, files.native,
         ))
@@ -235,6 +246,17 @@ class CalibrationWidget(QWidget):
         self._kind.changed.connect(self._show_kind)
         self._bead_image.changed.connect(self._prefill_optics)
         self._run_button.clicked.connect(self._run)
+        self._cancel_button.clicked.connect(self.cancel)
+        # Progress messages from the worker arrive as the calibration goes; the bar shows the time so far.
+        self._cancel = threading.Event()
+        self._started = 0.0
+        self._messages = MessageRelay(self)
+        self._messages.arrived.connect(self._on_message)
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._show_elapsed)
+        when_dock_closes(self, self.cancel)
+        tab_with_siblings(self)
         self._save_button.clicked.connect(self._ask_save)
         self._load_button.clicked.connect(self._ask_load)
         self._state.events.psf_field.connect(self._on_psf_field)
@@ -407,30 +429,59 @@ class CalibrationWidget(QWidget):
         images, options, reference = request
         kind = self._kind.value
         sources = self._optics_sources(options) if kind == "beads" else {}
-        worker = calibration_job(kind, images, options)
+        self._cancel = cancel = threading.Event()
+        worker = calibration_job(kind, images, options, report=self._messages.send, cancel=cancel)
         worker.returned.connect(lambda result: self._on_result(kind, reference, *result, optics_sources=sources))
-        worker.errored.connect(lambda err: (report_error("Calibration", err, self._status),
-                                            self._log.add(f"Calibration failed: {err}")))
+        worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self._run_button.enabled = False
+        self._run_button.enabled, self._cancel_button.enabled = False, True
         self._progress.setRange(0, 0)  # busy
-        self._progress.setFormat("calibrating…")
+        self._started = time.perf_counter()
+        self._show_elapsed()
+        self._clock.start()
         source = "" if reference is None else f" from '{reference.name}'"
         self._say(f"Calibrating{source}…", "busy")
         worker.start()
 
+    def cancel(self) -> None:
+        """Stop a running calibration (within about a second); the previous calibration stays current."""
+        if self._worker is None or self._cancel.is_set():
+            return
+        self._cancel.set()
+        self._cancel_button.enabled = False
+        self._say("Cancelling…", "busy")
+
+    def _on_message(self, text: str) -> None:
+        """A progress message from the running calibration: into the log and the status line."""
+        if self._worker is None or self._cancel.is_set():
+            return
+        self._log.add(text)
+        self._status.show_message(f"Calibrating: {text}", "busy")
+
+    def _show_elapsed(self) -> None:
+        self._progress.setFormat(f"calibrating… {time.perf_counter() - self._started:.0f} s")
+
+    def _on_error(self, err: BaseException) -> None:
+        if isinstance(err, Cancelled):
+            elapsed = time.perf_counter() - self._started
+            self._say(f"Calibration cancelled after {elapsed:.0f} s; the previous calibration is kept.", "warning")
+            return
+        report_error("Calibration", err, self._status)
+        self._log.add(f"Calibration failed: {err}")
+
     def _on_finished(self) -> None:
         self._worker = None
-        self._run_button.enabled = True
+        self._clock.stop()
+        self._run_button.enabled, self._cancel_button.enabled = True, False
         self._progress.setRange(0, 1)
         self._progress.setValue(0)
         self._progress.setFormat("idle")
 
-    def _on_result(self, kind: str, reference, field: PSFField, messages: list[str], montage,
-                   optics_sources: dict | None = None) -> None:
-        for message in messages:
-            self._log.add(message)
+    def _on_result(self, kind: str, reference, field: PSFField, montage, optics_sources: dict | None = None) -> None:
+        if self._cancel.is_set():  # finished just as it was cancelled: the user asked not to have it
+            self._say("Calibration cancelled; the previous calibration is kept.", "warning")
+            return
         if optics_sources:
             field.metadata["optics_sources"] = optics_sources
         self._state.psf_field = field
@@ -461,7 +512,7 @@ class CalibrationWidget(QWidget):
         coverage = coverage_warning(field)
         if coverage:
             warnings.append(coverage)
-        text = "\n".join(lines + [f"Warning: {w}" for w in warnings]) or "\n".join(messages[-2:]) or "Done."
+        text = "\n".join(lines + [f"Warning: {w}" for w in warnings]) or "Done."
         self._say(text, "warning" if warnings else "ok")
         steps += [lambda w=w: show_warning(f"Calibration: {w}") for w in warnings]
         self._showing = True

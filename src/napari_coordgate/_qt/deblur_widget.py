@@ -23,6 +23,7 @@ from ._layers import image_plane_scale, is_plugin_output, show_image
 from ._model_files import load_current_model
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
+from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .state import state_for
 
 __all__ = ["DeblurWidget"]
@@ -152,6 +153,9 @@ class DeblurWidget(QWidget):
         viewer.dims.events.current_step.connect(self._schedule_preview)
         self._state.events.model.connect(self._on_model)
         self._on_model(self._state.model)
+        self._closed = False
+        when_dock_closes(self, self._on_dock_closed)
+        tab_with_siblings(self)
 
     # -- napari hooks -------------------------------------------------------------------
     def reset_choices(self, *_) -> None:
@@ -356,6 +360,12 @@ class DeblurWidget(QWidget):
     def _cancel(self) -> None:
         self._cancel_run.set()
 
+    def _on_dock_closed(self) -> None:
+        """The dock was closed: its runs and previews stop, and no result layer is added after that."""
+        self._closed = True
+        self._cancel_run.set()
+        self._cancel_preview.set()
+
     def _on_progress(self, step) -> None:
         if isinstance(step, LayerDone):
             self._on_layer_done(step)
@@ -370,6 +380,8 @@ class DeblurWidget(QWidget):
             self._status.show_message(step.message, "warning")
 
     def _add_result(self, source, outcome, note: str = "") -> None:
+        if self._closed:
+            return
         if outcome is None:
             self._status.show_message("Cancelled; no layer was added.", "warning")
             return
@@ -463,7 +475,7 @@ class DeblurWidget(QWidget):
         worker.start()
 
     def _show_preview(self, source, outcome) -> None:
-        if outcome is None:  # cancelled: the slider moved on, or a full run started
+        if outcome is None or self._closed:  # cancelled: the slider moved on, a full run started, the dock closed
             return
         scale, translate = image_plane_scale(source)
         name = f"{source.name} deblurred (preview)"

@@ -22,6 +22,7 @@ from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collap
 from ._model_files import load_current_model
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
 from .device_picker import DevicePicker
+from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .state import state_for
 from .training_monitor import TrainingMonitor
 
@@ -140,6 +141,8 @@ class FineTuneWidget(QWidget):
         self._state.events.psf_field.connect(self._on_psf_field)
         self._on_psf_field(self._state.psf_field)
         self._on_start_from(self._start_from.value)
+        when_dock_closes(self, self._on_dock_closed)
+        tab_with_siblings(self)
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer list (napari calls this when layers change)."""
@@ -224,6 +227,14 @@ class FineTuneWidget(QWidget):
     def _stop(self) -> None:
         self._cancel.set()
         self._status.show_message("Stopping after this step; the best model is kept…", "busy")
+
+    def _on_dock_closed(self) -> None:
+        """The dock was closed: a training stops as with Stop (its best model becomes the current one)."""
+        if self._worker is None or self._cancel.is_set():
+            return
+        self._stop()
+        show_info("Fine-tune: its dock was closed, so the training stops now; the best model so far becomes "
+                  "the current model (save it from the Fine-tune dock, or run it from Deblur)")
 
     # -- while training -------------------------------------------------------------------
     def _on_yielded(self, item) -> None:

@@ -13,6 +13,7 @@ from ..gate_map import gate_maps, local_response
 from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
 from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, warm_up
+from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
 from .state import state_for
 
@@ -106,6 +107,10 @@ class GateMapWidget(QWidget):
         self._probe_button.clicked.connect(self._start_probe)
         self._state.events.model.connect(self._on_model)
         self._on_model(self._state.model)
+        # A gate map or probe still computing when the dock closes adds nothing (each takes a second or two).
+        self._closed = False
+        when_dock_closes(self, lambda: setattr(self, "_closed", True))
+        tab_with_siblings(self)
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer and block lists (napari calls this when layers change)."""
@@ -154,6 +159,8 @@ class GateMapWidget(QWidget):
         self._worker = None
 
     def _add_gate_layer(self, maps: np.ndarray, block: str, level: int, reference) -> None:
+        if self._closed:
+            return
         step = 2**level  # one coarse pixel covers step x step image pixels
         scale, translate = image_plane_scale(reference)
         low, high = gate_limits(maps)
@@ -211,6 +218,8 @@ class GateMapWidget(QWidget):
         worker.start()
 
     def _show_kernels(self, y: int, x: int, psf, kernel: np.ndarray) -> None:
+        if self._closed:
+            return
         self.last_kernels = (psf, kernel)
         self._kernels.show(psf, kernel, f"at ({y}, {x})")
         # the network's response drawn over the data, centred on the probe (transparent where 0)

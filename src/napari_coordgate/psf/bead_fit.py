@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..cancellation import check_cancelled
 from .field_polynomials import field_uv
 
 __all__ = ["BeadScene", "SceneFit", "fit_scene"]
@@ -262,6 +263,7 @@ def fit_scene(
     max_rounds = max(rounds, 2 * rounds if max_rounds is None else int(max_rounds)) if fitting_model else rounds
     previous_loss, converged = None, False
     for round_ in range(max_rounds):
+        check_cancelled()
         last_round = round_ == max_rounds - 1 or converged or (not fitting_model and round_ == rounds - 1)
         # (a) Gauss-Newton on each bead's flux and position.
         with torch.no_grad():
@@ -316,6 +318,7 @@ def fit_scene(
                 return loss
 
             def closure():
+                check_cancelled()
                 optimiser.zero_grad()
                 loss = closure_loss(z)
                 loss.backward()

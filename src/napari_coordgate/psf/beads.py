@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..cancellation import cancellable
 from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
 from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
@@ -47,6 +48,7 @@ _BLEND_UNEXPLAINED = 0.25
 _VECTORIAL_NA = 0.7
 
 
+@cancellable
 def calibrate_from_beads(
     image: np.ndarray,
     *,
@@ -124,7 +126,12 @@ def calibrate_from_beads(
     min_separation : float, optional
         Only for ``method="nodes"``.
     report : callable, optional
-        Called with progress messages.
+        Called with progress messages as the work goes (stages, and each
+        round of each fit with its objective and the time so far).
+    cancel : threading.Event, optional
+        Set it (from another thread) to stop the calibration: it raises
+        :class:`~napari_coordgate.cancellation.Cancelled` within about a
+        second (at the next evaluation of a fit's objective).
 
     Returns
     -------
@@ -144,6 +151,8 @@ def calibrate_from_beads(
         or hot pixels, too few or badly spread beads, or a model that
         cannot explain its held-out beads; each message says what slide
         would fix it.
+    ~napari_coordgate.cancellation.Cancelled
+        When ``cancel`` was set.
     """
     say = report or (lambda message: None)
     if method not in METHODS:
@@ -230,7 +239,7 @@ def calibrate_from_beads(
     held_out = np.zeros(len(positions), bool)
     held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
     results = []
-    for name, model in trial_models(method, optics, scene, start_kernel, data.shape, gain):
+    for name, model in trial_models(method, optics, scene, start_kernel, data.shape, gain, report):
         begin, rounds = start, {}
         if model is FREE_LAW:  # the symmetric pupil just fitted, its field polynomials set free: a short refinement
             model, begin, rounds = results[-1]["model"].free_law(), results[-1]["fit"], _WARM_ROUNDS
@@ -295,9 +304,11 @@ def calibrate_from_beads(
                           scene.excluded | _exclusion_mask(data.shape, final.positions[bad], k, core_only=True))
         start = SceneFit(*(getattr(final, f)[~bad] for f in ("positions", "fluxes", "flux_errors", "chi2", "chi2_null",
                                                                 "n_pixels")), final.gain, final.loss)
-        final = fit_scene(scene, model, start=start, regularisation=ridge(model), gain=gain, **_WARM_ROUNDS)
+        final = fit_scene(scene, model, start=start, regularisation=ridge(model), gain=gain, report=report,
+                          **_WARM_ROUNDS)
 
     grid_shape = grid or default_grid(data.shape)
+    say(f"sampling the PSF field on a {grid_shape[0]} x {grid_shape[1]} grid")
     psfs = sample_field(model, data.shape, grid_shape, k, largest=largest)
     agreement = _agreement(trials, data.shape, grid_shape, k)
     if agreement is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..cancellation import check_cancelled
 from .bead_detection import estimate_background
 from .field_polynomials import field_uv
 from .pupil_field import PupilFieldModel
@@ -60,6 +61,7 @@ def modelled_light(model: PupilFieldModel, shape: tuple[int, int], positions: np
     fluxes = np.asarray(fluxes, dtype=float).reshape(-1)
     anchors = np.round(positions).astype(int)
     for start in range(0, len(positions), _CHUNK):
+        check_cancelled()
         part = slice(start, start + _CHUNK)
         uv = torch.as_tensor(field_uv(positions[part], shape))
         shift = torch.as_tensor(positions[part] - anchors[part])

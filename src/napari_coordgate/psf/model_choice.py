@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cancellation import check_cancelled
 from .axial_pupil_field import AxialPupilFieldModel
 from .bead_fit import BeadScene, fit_scene
 from .bead_report import WARN_HULL_FRACTION
@@ -51,8 +52,9 @@ FREE_LAW = object()
 AXIAL_MARGIN = 0.05
 
 
-def trial_models(method, optics, scene, start_kernel, shape, gain=None):
-    """The models to fit and compare, in order (``gain``: the noise gain every fit uses).
+def trial_models(method, optics, scene, start_kernel, shape, gain=None, report=None):
+    """The models to fit and compare, in order (``gain``: the noise gain every fit uses;
+    ``report``: called with progress messages).
 
     A pupil trial comes as two entries: the symmetric laws
     (:class:`.AxialPupilFieldModel`), then :data:`FREE_LAW`, which the
@@ -60,7 +62,7 @@ def trial_models(method, optics, scene, start_kernel, shape, gain=None):
     """
     trials = []
     if method in ("auto", "pupil"):
-        trials.append(("pupil", pupil_model(optics, scene, start_kernel, shape, gain)))
+        trials.append(("pupil", pupil_model(optics, scene, start_kernel, shape, gain, report)))
         # The same pupil with every field polynomial free, started from the symmetric fit (see FREE_LAW).
         trials.append((FREE_LAW_NAME, FREE_LAW))
     if method == "empirical" or (method == "auto" and optics is None):
@@ -75,8 +77,10 @@ def trial_models(method, optics, scene, start_kernel, shape, gain=None):
     return trials
 
 
-def pupil_model(optics, scene, start_kernel, shape, gain=None) -> AxialPupilFieldModel:
-    """The pupil model to fit first: the field laws of a rotationally symmetric lens, the optics given or estimated."""
+def pupil_model(optics, scene, start_kernel, shape, gain=None, report=None) -> AxialPupilFieldModel:
+    """The pupil model to fit first: the field laws of a rotationally symmetric lens, the optics given or estimated
+    (``report``: called with progress messages)."""
+    say = report or (lambda message: None)
     widths = np.array([local_width(scene, p) for p in scene.positions])
     if optics is not None:
         cutoff = optics["na"] * optics["pixel_size_nm"] / optics["wavelength_nm"]
@@ -85,6 +89,7 @@ def pupil_model(optics, scene, start_kernel, shape, gain=None) -> AxialPupilFiel
         # In-focus FWHM ~ 0.51 wavelength / NA: the sharpest beads give the pupil size to start from.
         good = widths[np.isfinite(widths)]
         sharpest = max(float(np.percentile(good, 5)) if good.size else psf_fwhm(start_kernel), 1.0)
+        say("estimating the optics (the pupil's size and aperture) from the sharpest beads")
         estimate = estimate_optics(scene, widths, min(0.51 / sharpest, 0.45), gain)
         if estimate is None:  # too few sharp beads: fit the optics with the aberrations
             model = AxialPupilFieldModel(scene.window, cutoff=min(0.51 / sharpest, 0.45), na=START_APERTURE,
@@ -93,6 +98,7 @@ def pupil_model(optics, scene, start_kernel, shape, gain=None) -> AxialPupilFiel
             # The optics the sharpest beads show are kept fixed: fitted together with strongly aberrated
             # corners, the cut-off drifts (11 % low on the strongest test lens) and the corners go wrong.
             cutoff, aperture = estimate
+            say(f"optics estimated: pupil cut-off {cutoff:.3f} cycles/px, aperture NA/n {aperture:.2f}")
             model = AxialPupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
             model.estimated_optics = {"cutoff_cycles_per_px": round(cutoff, 4), "aperture_na_over_n": aperture}
     model.initialise_defocus(field_uv(scene.positions, shape), widths)
@@ -127,6 +133,7 @@ def estimate_optics(scene: BeadScene, widths: np.ndarray, guess: float,
     if gain is None:
         gain = scene.read_variance / max(float(np.median(scene.background)), scene.read_variance)
     def score(cutoff: float, aperture: float) -> float:
+        check_cancelled()
         model = PupilFieldModel(scene.window, cutoff=cutoff, na=aperture, immersion_index=1.0)
         return float(np.sum(fit_scene(subset, model, fit_model=False, rounds=2, gain=gain).chi2))
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..cancellation import cancellable, check_cancelled
 from ..validation import int_pair, integer, number
 
 from .centroid import centre_on_centroid, centroid_offset
@@ -45,6 +46,7 @@ def _as_image(array, name: str) -> np.ndarray:
     return image
 
 
+@cancellable
 def calibrate_from_pair(
     sharp: np.ndarray,
     blurred: np.ndarray,
@@ -113,6 +115,9 @@ def calibrate_from_pair(
         Also estimate a magnification difference (0.85 to 1.18).
     report : callable, optional
         Called with progress messages.
+    cancel : threading.Event, optional
+        Set it (from another thread) to stop the calibration: it raises
+        :class:`~napari_coordgate.cancellation.Cancelled` soon after.
 
     Returns
     -------
@@ -135,6 +140,8 @@ def calibrate_from_pair(
         gives the fraction covered and the crop of the blurred image that
         the pattern fills), or it explains less than
         :data:`MIN_EXPLAINED_FRACTION` of the blurred image.
+    ~napari_coordgate.cancellation.Cancelled
+        When ``cancel`` was set.
     """
     say = report or (lambda message: None)
     sharp_image = _as_image(sharp, "sharp")
@@ -243,6 +250,7 @@ def _node_psfs(aligned, target, grid, k: int, regularization: float):
     psfs = np.empty((gy, gx, k, k))
     residuals = np.empty((gy, gx))
     for i, y in enumerate(node_coordinates(H, gy)):
+        check_cancelled()
         for j, x in enumerate(node_coordinates(W, gx)):
             window = _window_slices((y, x), window_shape, (H, W))
             psfs[i, j], residuals[i, j] = _local_psf(aligned[window], target[window], k, regularization)

@@ -16,6 +16,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
+from ..cancellation import check_cancelled
+
 __all__ = ["Registration", "register_pattern", "estimate_scale", "taper_window", "MIN_REGISTRATION_SCORE"]
 
 #: Smallest low-pass correlation between aligned pattern and blurred image accepted as a registration.
@@ -94,6 +96,7 @@ def estimate_scale(sharp: np.ndarray, blurred: np.ndarray, scale_range: tuple[fl
     log_scales = np.linspace(np.log(scale_range[0]), np.log(scale_range[1]), 41)
     peaks = []
     for log_scale in log_scales:
+        check_cancelled()
         moving, _ = _resample(small_sharp, float(np.exp(log_scale)), (0.0, 0.0), small_blurred.shape)
         peaks.append(_correlation_peak(reference, _tapered(ndimage.gaussian_filter(moving, 1.0))))
     best = int(np.argmax(peaks))
@@ -153,6 +156,7 @@ def register_pattern(
     best = None
     reference = _tapered(ndimage.gaussian_filter(blurred, 1.0))
     for scale in scales:
+        check_cancelled()
         moving, _ = _resample(sharp, scale, (0.0, 0.0), blurred.shape)
         shift = phase_cross_correlation(
             reference, _tapered(ndimage.gaussian_filter(moving, 1.0)), upsample_factor=20, normalization=None
