@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from napari_coordgate._qt import calibration_widget as calibration_module
-from napari_coordgate.psf import render_bead_target, simulate_lens
+from napari_coordgate.psf import calibrate_from_beads, render_bead_target, simulate_lens
 from napari_coordgate.psf.psf_field import PSFField
 
 TIMEOUT = 300_000  # a calibration with model selection takes a minute or more on 2 busy cores
@@ -308,3 +308,10 @@ def test_closing_the_dock_cancels_its_calibration(qtbot, viewer, widget, state, 
     qtbot.waitUntil(lambda: widget._worker is None, timeout=5_000)
     qtbot.wait(100)
     assert state.psf_field is small_lens and "PSF field" not in viewer.layers
+
+
+def test_the_dock_gives_the_api_s_calibration(qtbot, viewer, widget, state, click, bead_slide):
+    """The same slide with the dock's defaults and the API's: the same PSFs, to the bit."""
+    widget._bead_image.value = viewer.add_image(bead_slide[1], name="beads")
+    calibrate(qtbot, widget, click)
+    np.testing.assert_array_equal(state.psf_field.psfs, calibrate_from_beads(bead_slide[1]).psfs)

@@ -15,6 +15,7 @@ from .centroid import centre_on_centroid
 from .centroid_check import check_centroids
 from .empirical_field import EmpiricalFieldModel
 from .field_sampling import aberration_summary, default_grid, sample_field
+from .fit_threads import with_calibration_threads
 from .halo_background import background_under_beads
 from .image_checks import as_real_image, checked_psf_size
 from .model_agreement import INDISTINGUISHABLE, compare_fields, disagreement_warning
@@ -49,6 +50,7 @@ _VECTORIAL_NA = 0.7
 
 
 @cancellable
+@with_calibration_threads
 def calibrate_from_beads(
     image: np.ndarray,
     *,
