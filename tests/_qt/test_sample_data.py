@@ -50,3 +50,31 @@ def test_the_bead_slide_has_beads_across_the_field():
     peaks = image > np.median(image) + 2.5 * image.std()
     for quadrant in (peaks[:128, :128], peaks[:128, 128:], peaks[128:, :128], peaks[128:, 128:]):
         assert ndimage.label(quadrant)[1] >= 5
+
+
+def test_the_shipped_images_are_what_the_recipe_makes(monkeypatch):
+    """napari asks for a sample on its GUI thread: the images are read from the shipped file, which holds
+    exactly what the recipe makes (remade with ``python -m napari_coordgate.data.samples``)."""
+    from napari_coordgate.data import samples
+
+    made, lens = samples.make_sample_images()
+    samples._images.cache_clear()
+    monkeypatch.setattr(samples, "make_sample_images", lambda: pytest.fail("the images were made, not read"))
+    shipped, shipped_lens = samples.sample_images()
+    assert shipped_lens == lens
+    for key in samples.SAMPLE_NAMES:
+        np.testing.assert_allclose(shipped[key], made[key], rtol=1e-5, atol=1e-3 * float(made[key].max()))
+    samples._images.cache_clear()
+
+
+def test_another_recipe_is_made_not_read(monkeypatch):
+    from napari_coordgate.data import samples
+
+    monkeypatch.setitem(samples.SAMPLE_RECIPE, "bead_seed", 4)
+    samples._images.cache_clear()
+    try:
+        images, _ = samples.sample_images()
+        with np.load(samples.SAMPLE_FILE) as stored:
+            assert not np.array_equal(images["beads"], stored["beads"])
+    finally:
+        samples._images.cache_clear()
