@@ -114,3 +114,15 @@ def test_kernel_argument_errors(model):
     with pytest.raises(ValueError, match="outside the field"):
         local_response(model, 70, 5)
     assert model.training is False
+
+
+def test_a_stride_samples_the_same_smooth_gates(model):
+    """Every stride-th pixel (a 2048 x 2048 field's map is drawn from a few hundred samples per side)."""
+    full = gate_maps(model, "down0")
+    strided = gate_maps(model, "down0", stride=4)
+    assert strided.shape == (4, 16, 12)
+    # a map pixel stands for the 4 x 4 block it covers: the gates there are nearly its value
+    blocks = full.reshape(4, 16, 4, 12, 4).mean(axis=(2, 4))
+    assert np.abs(strided - blocks).max() < 0.02 * np.ptp(full)
+    with pytest.raises(ValueError, match="stride"):
+        gate_maps(model, "down0", stride=0)

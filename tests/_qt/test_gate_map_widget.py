@@ -111,3 +111,21 @@ def test_probe_without_a_calibration_shows_only_the_network(qtbot, viewer, widge
     qtbot.waitUntil(lambda: widget.last_kernels is not None, timeout=TIMEOUT)
     assert widget.last_kernels[0] is None
     assert "no PSF" in widget._status.text()
+
+
+def test_a_large_image_gets_a_sampled_map_in_place(qtbot, viewer, widget, model, click, monkeypatch):
+    from napari_coordgate._qt import gate_map_widget
+
+    monkeypatch.setattr(gate_map_widget, "MAX_MAP_SIDE", 16)  # as a 2048 x 2048 frame gets 512
+    image = viewer.add_image(np.zeros(FIELD), name="img", scale=(0.5, 0.5), translate=(3.0, 4.0))
+    widget._image.value = image
+    widget._block.value = "down0"
+    click(widget._show_button)
+    qtbot.waitUntil(lambda: "gate map down0 (level 0)" in viewer.layers, timeout=TIMEOUT)
+    layer = viewer.layers["gate map down0 (level 0)"]
+    assert layer.data.shape == (4, 16, 12)  # every 4th pixel: at most 16 per side
+    assert_allclose(layer.data, gate_maps(model, "down0", stride=4), rtol=1e-5)
+    # map pixel (2, 3) covers image pixels (8..11, 12..15): its centre is theirs
+    covered = [image.data_to_world((y, x)) for y in range(8, 12) for x in range(12, 16)]
+    assert_allclose(layer.data_to_world((0, 2, 3))[1:], np.mean(covered, axis=0))
+    assert "sampled every 4" in widget._status.text()

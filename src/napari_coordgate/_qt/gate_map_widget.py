@@ -25,6 +25,9 @@ KERNEL_LAYER = "local kernel (network)"
 GATE_COLORMAP = "PiYG"
 #: Opacity of a gate map over its image.
 GATE_OPACITY = 0.6
+#: Most pixels per side of a gate map layer: gates vary smoothly over the field, and a 2048 x 2048
+#: frame's full-resolution maps (16 gates) would be 256 MB and take napari seconds to draw.
+MAX_MAP_SIDE = 512
 
 
 def gate_limits(maps: np.ndarray) -> tuple[float, float]:
@@ -40,10 +43,17 @@ def gate_limits(maps: np.ndarray) -> tuple[float, float]:
 
 
 @thread_worker(ignore_errors=True)
-def gate_map_job(model, block: str, offset, shape):
+def gate_map_job(model, block: str, offset, shape, stride: int = 1):
     """The gate maps of one block, ``(n_gates, h, w)``, computed in a worker."""
     with MODEL_LOCK, leave_a_core_for_the_gui():
-        return gate_maps(model, block, offset=offset, shape=shape)
+        return gate_maps(model, block, offset=offset, shape=shape, stride=stride)
+
+
+def map_stride(shape, level: int, largest: int | None = None) -> int:
+    """Sampling step of a gate map so that it has at most ``largest`` (default :data:`MAX_MAP_SIDE`)
+    pixels per side (1 where it fits)."""
+    coarse = max(-(-int(n) // 2**level) for n in shape)
+    return max(1, -(-coarse // (largest or MAX_MAP_SIDE)))
 
 
 @thread_worker(ignore_errors=True)
@@ -146,9 +156,11 @@ class GateMapWidget(QWidget):
             return
         reference, block = self._image.value, self._block.value
         shape = tuple(reference.data.shape[-2:]) if reference is not None else None
-        worker = gate_map_job(model, block, self._offset, shape)
         level = {name: lv for name, lv, _ in model.gated_blocks()}[block]
-        worker.returned.connect(lambda maps: self._add_gate_layer(maps, block, level, reference))
+        oy, ox = self._offset
+        stride = map_stride(shape or (model.field_shape[0] - oy, model.field_shape[1] - ox), level)
+        worker = gate_map_job(model, block, self._offset, shape, stride)
+        worker.returned.connect(lambda maps: self._add_gate_layer(maps, block, level, reference, stride))
         worker.errored.connect(lambda err: report_error("Gate map", err, self._status))
         worker.finished.connect(self._on_finished)
         self._worker = worker
@@ -158,24 +170,27 @@ class GateMapWidget(QWidget):
     def _on_finished(self) -> None:
         self._worker = None
 
-    def _add_gate_layer(self, maps: np.ndarray, block: str, level: int, reference) -> None:
+    def _add_gate_layer(self, maps: np.ndarray, block: str, level: int, reference, stride: int = 1) -> None:
         if self._closed:
             return
-        step = 2**level  # one coarse pixel covers step x step image pixels
+        step = 2**level * stride  # one map pixel covers step x step image pixels
         scale, translate = image_plane_scale(reference)
         low, high = gate_limits(maps)
         layer = show_image(
             self._viewer, f"gate map {block} (level {level})", maps,
             scale=(1.0, *(scale * step)), translate=(0.0, *(translate + scale * (step - 1) / 2)),
             colormap=GATE_COLORMAP, contrast_limits=(low, high), opacity=GATE_OPACITY, axis_labels=("gate", "y", "x"),
-            metadata={"napari_coordgate": {"block": block, "level": level, "offset": list(self._offset)}},
+            metadata={"napari_coordgate": {"block": block, "level": level, "offset": list(self._offset),
+                                           "stride": stride}},
         )
         layer.colorbar.visible = True
         if reference is not None:
             self._viewer.layers.selection.active = layer
         self._status.show_message(
-            f"'{layer.name}': {maps.shape[0]} gates of {maps.shape[1]}x{maps.shape[2]} coarse pixels "
-            f"({step}x{step} image pixels each); the 'gate' slider picks one. All gates share one colour scale "
+            f"'{layer.name}': {maps.shape[0]} gates of {maps.shape[1]}x{maps.shape[2]} map pixels "
+            f"({step}x{step} image pixels each"
+            + (f", sampled every {stride} of the block's pixels: the gates vary smoothly" if stride > 1 else "")
+            + f"); the 'gate' slider picks one. All gates share one colour scale "
             f"centred on 1 (no change): green above (the channel is boosted), pink below, "
             f"{low:.3f} to {high:.3f}.", "ok",
         )

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
+from qtpy.QtGui import QResizeEvent
 
 __all__ = ["TrainingPlot"]
 
@@ -152,5 +153,16 @@ class TrainingPlot(FigureCanvasQTAgg):
             self.figure_lock.release()
 
     def resizeEvent(self, event) -> None:
-        with self.figure_lock:
+        # A render in a worker holds the figure (the first one loads fonts: up to a second); the GUI
+        # thread does not wait for it but applies the widget's size once the render has let go.
+        if not self.figure_lock.acquire(blocking=False):
+            QTimer.singleShot(30, self._apply_size)
+            return
+        try:
             super().resizeEvent(event)
+        finally:
+            self.figure_lock.release()
+
+    def _apply_size(self) -> None:
+        if not _isdeleted(self):
+            self.resizeEvent(QResizeEvent(self.size(), self.size()))
