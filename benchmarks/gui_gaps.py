@@ -140,10 +140,17 @@ def main(argv=None) -> dict:
     calibration.parent().raise_()
     calibration._bead_image.value = samples["beads"]
     gaps.start("calibration started, then cancelled")
+    before = len(calibration.log_text())
+    started = time.perf_counter()
     calibration._run_button.native.click()
+    wait(lambda: "detecting beads" in calibration.log_text()[before:])  # the run's first message
+    first_messages_s = time.perf_counter() - started
     wait(lambda: "round 1 of" in calibration.log_text())
+    first_round_s = time.perf_counter() - started
+    pressed = time.perf_counter()
     calibration._cancel_button.native.click()
     wait(calibration.is_idle)
+    cancel_s = time.perf_counter() - pressed
     settle(0.3)
 
     gaps.start("calibration (defaults) until its layers are shown")
@@ -208,7 +215,11 @@ def main(argv=None) -> dict:
         print(f"{phase}: worst {r['worst_ms']} ms, {r['over_100ms']} gaps over 100 ms"
               + (f" ({where})" if where else ""), flush=True)
     viewer.close()
-    payload = {"machine": machine(), "screen": SCREEN, "phases": phases}
+    print(f"calibration messages: the first after {first_messages_s:.2f} s, the first fit round after "
+          f"{first_round_s:.1f} s; Cancel ended the calibration {cancel_s:.3f} s after the click", flush=True)
+    payload = {"machine": machine(), "screen": SCREEN, "phases": phases,
+               "calibration": {"first_messages_s": round(first_messages_s, 3), "first_round_s": round(first_round_s, 2),
+                               "cancel_s": round(cancel_s, 3)}}
     write_results("gui_gaps", payload, args.out)
     return payload
 
