@@ -262,3 +262,35 @@ def test_bad_training_set_arguments(field, kwargs, match):
 def test_bad_batch_size(field):
     with pytest.raises(ValueError, match="batch_size"):
         make_training_set(field, patch_size=32, n_specimens=1, n_val=0).sample_batch(0, np.random.default_rng())
+
+
+def test_a_large_field_is_validated_on_crops_blurred_where_they_lie(monkeypatch):
+    """A 2048 x 2048 camera is validated on 512 px crops; here a 160 x 192 field on 64 px crops."""
+    from napari_coordgate import CGUNet
+    from napari_coordgate.data import training_set
+    from napari_coordgate.training import train
+
+    monkeypatch.setattr(training_set, "FULL_FIELD_VALIDATION", 128)
+    monkeypatch.setattr(training_set, "VALIDATION_CROP", 64)
+    lens = gaussian_psf_field((160, 192))
+    data = make_training_set(lens, patch_size=32, n_specimens=2, n_val=5, noise=None, alignment=16)
+    val = data.validation
+    assert val.blurred.shape == (5, 64, 64) and data.summary()["validation_shape"] == [64, 64]
+    # the centre, then the corners, on the alignment grid
+    assert val.offsets == [(48, 64), (0, 0), (96, 128), (0, 128), (96, 0)]
+    # each crop is blurred as its specimen would be in the whole field: through the PSFs where it lies
+    offset, m = val.offsets[2], lens.psf_size // 2  # the bottom-right corner
+    truth, blurred = data._blurred_region(offset, (64, 64), np.random.default_rng(7))
+    (oy, ox), (H, W) = offset, lens.field_shape
+    region = np.s_[oy - m : min(H, oy + 64 + m), ox - m : min(W, ox + 64 + m)]
+    specimen = np.zeros(lens.field_shape, np.float32)
+    specimen[region] = make_specimen(specimen[region].shape, np.random.default_rng(7), "mixed")
+    np.testing.assert_array_equal(truth, specimen[oy : oy + 64, ox : ox + 64])
+    np.testing.assert_allclose(blurred, lens.blur(specimen)[oy : oy + 64, ox : ox + 64], rtol=1e-4, atol=1e-5)
+    # and training validates on them, region by region
+    torch.manual_seed(0)
+    model = CGUNet(depth=2, field_shape=lens.field_shape, base_channels=4)
+    records = list(train(model, data, steps=2, batch_size=2, val_every=1, device="cpu", preview=False))
+    last = records[-1]
+    assert np.isfinite(last.val_psnr) and np.isfinite(last.val_psnr_centre) and np.isfinite(last.val_psnr_edge)
+    assert np.isfinite(last.input_psnr_edge)

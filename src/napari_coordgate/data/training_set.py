@@ -6,13 +6,18 @@ flipped or rotated: the blur depends on position), scaled to a random
 brightness, given fresh Poisson-Gaussian noise, and normalised, like inference
 normalises, by the percentiles of the whole noisy blurred field image it came
 from (estimated on a fixed random subset of at most 4096 field pixels with
-their own noise draw). See ``docs/training.md``.
+their own noise draw). Validation pairs are whole fields up to
+:data:`FULL_FIELD_VALIDATION` pixels per side; a larger field (a 2048 x 2048
+camera) is validated on crops of :data:`VALIDATION_CROP` pixels, each made
+and blurred at its own place in the field (centre, corners, edges in turn),
+so that a validation costs seconds rather than minutes on a CPU. See
+``docs/training.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,24 +31,38 @@ from .specimens import SPECIMEN_KINDS, check_sharp_images, fit_to_field, make_sp
 __all__ = ["TrainingSet", "ValidationSet", "make_training_set"]
 
 _PERCENTILE_SAMPLE = 4096
+#: Fields up to this many pixels per side are validated on whole-field images.
+FULL_FIELD_VALIDATION = 1024
+#: Side of the validation crops of a larger field.
+VALIDATION_CROP = 512
+#: Where the validation crops of a large field lie, in turn: (row, column) of the field's 3 x 3 parts.
+_CROP_PLACES = ((1, 1), (0, 0), (2, 2), (0, 2), (2, 0), (0, 1), (2, 1), (1, 0), (1, 2))
 
 
 @dataclass
 class ValidationSet:
-    """Held-out full-field pairs, normalised as inference would normalise them.
+    """Held-out pairs, normalised as inference would normalise them.
 
     Attributes
     ----------
-    blurred, sharp : (n, H, W) float32 ndarray
+    blurred, sharp : (n, h, w) float32 ndarray
         Noisy blurred images and their sharp truth, both normalised by the
-        percentiles of the noisy blurred image.
+        percentiles of the noisy blurred image: the whole field, or crops of a
+        large one (see :data:`FULL_FIELD_VALIDATION`).
     scales : list of IntensityScale
         The normalisation of each pair.
+    offsets : list of (y, x)
+        Field position of each image's top-left pixel ((0, 0) for whole fields).
     """
 
     blurred: np.ndarray
     sharp: np.ndarray
     scales: list[IntensityScale]
+    offsets: list[tuple[int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.offsets:
+            self.offsets = [(0, 0)] * len(self.blurred)
 
     def __len__(self) -> int:
         return len(self.blurred)
@@ -120,16 +139,37 @@ class TrainingSet:
 
     def _make_validation(self, n_val: int, rng: np.random.Generator, noise_rng: np.random.Generator) -> ValidationSet:
         # separate streams: the same seed gives the same specimens whatever the noise level
-        blurred, sharp, scales = [], [], []
-        for _ in range(n_val):
-            truth = make_specimen(self.field_shape, rng, self.specimen_kind or "mixed")
-            noisy = self._add_noise(self.psf_field.blur(truth), noise_rng)
+        blurred, sharp, scales, offsets = [], [], [], []
+        H, W = self.field_shape
+        crop = (H, W) if max(H, W) <= FULL_FIELD_VALIDATION else (min(H, VALIDATION_CROP), min(W, VALIDATION_CROP))
+        for i in range(n_val):
+            offset = (0, 0) if crop == (H, W) else self._crop_offset(i, crop)
+            truth, clean = self._blurred_region(offset, crop, rng)
+            noisy = self._add_noise(clean, noise_rng)
             scale = IntensityScale.from_percentiles(noisy, self.percentiles)
             blurred.append(scale.normalize(noisy))
             sharp.append(scale.normalize(truth))
             scales.append(scale)
-        empty = np.zeros((0, *self.field_shape), np.float32)
-        return ValidationSet(np.stack(blurred) if n_val else empty, np.stack(sharp) if n_val else empty, scales)
+            offsets.append(offset)
+        empty = np.zeros((0, *crop), np.float32)
+        return ValidationSet(np.stack(blurred) if n_val else empty, np.stack(sharp) if n_val else empty, scales,
+                             offsets)
+
+    def _crop_offset(self, index: int, crop: tuple[int, int]) -> tuple[int, int]:
+        """Offset of validation crop ``index``: the centre, the corners, the edges in turn, on the alignment grid."""
+        row, col = _CROP_PLACES[index % len(_CROP_PLACES)]
+        a = self.alignment
+        return tuple(int((n - c) * part // 2 // a * a) for n, c, part in zip(self.field_shape, crop, (row, col)))
+
+    def _blurred_region(self, offset, shape, rng) -> tuple[np.ndarray, np.ndarray]:
+        """A new specimen over the region and its blur through the field there, exact as a crop of the whole field's."""
+        H, W = self.field_shape
+        (oy, ox), (h, w), m = offset, shape, self.psf_field.psf_size // 2
+        y0, x0, y1, x1 = max(0, oy - m), max(0, ox - m), min(H, oy + h + m), min(W, ox + w + m)
+        specimen = make_specimen((y1 - y0, x1 - x0), rng, self.specimen_kind or "mixed")
+        blurred = self.psf_field.blur(specimen, offset=(y0, x0))
+        inner = np.s_[oy - y0 : oy - y0 + h, ox - x0 : ox - x0 + w]
+        return specimen[inner], blurred[inner]
 
     # -- batches ---------------------------------------------------------------------
     def sample_batch(
@@ -230,6 +270,7 @@ class TrainingSet:
         return {
             "field_shape": list(self.field_shape), "patch_size": self.patch_size, "alignment": self.alignment,
             "n_specimens": len(self.bank_sharp), "n_val": len(self.validation), "noise": noise,
+            "validation_shape": list(self.validation.blurred.shape[-2:]),
             "specimen_kind": self.specimen_kind, "n_user_images": len(self._sharp_images),
             "refresh_every": self.refresh_every, "intensity_range": self.intensity_range,
             "percentiles": list(self.percentiles), "seed": self.seed, "psf_field": self.psf_field.summary(),

@@ -100,7 +100,7 @@ def train(
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU) or an explicit device.
     val_every : int
-        Validate on the full-field validation images every this many steps
+        Validate on the validation images (whole fields, or crops of a large field) every this many steps
         (and at the last step).
     schedule : {"cosine", "plateau"}
         ``"cosine"``: a linear warm-up over the first 5 % of the run, then a
@@ -211,16 +211,33 @@ def _oom_error(err: RuntimeError, dev: torch.device, what: str) -> RuntimeError 
     return None
 
 
+def _regions(pred: np.ndarray, truth: np.ndarray, masks: dict, offsets) -> dict:
+    """PSNR in the field's centre and edge regions of validation images at ``offsets`` (whole fields or crops)."""
+    h, w = pred.shape[-2:]
+    if all(tuple(o) == (0, 0) for o in offsets) and next(iter(masks.values())).shape == (h, w):
+        return regional_psnr(pred, truth, masks)
+    out = {}
+    for name, mask in masks.items():
+        values = []
+        for p, t, (oy, ox) in zip(pred, truth, offsets):
+            crop = mask[oy : oy + h, ox : ox + w]
+            if crop.any():
+                values.append(regional_psnr(p, t, {name: crop})[name])
+        out[name] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
 def _validate(model, data, mode, masks, want_preview) -> dict:
-    """Deblur each full-field validation image (offset (0, 0)) and score it."""
+    """Deblur each validation image (a whole field, or a crop at its offset) and score it."""
     model.eval()
     preds = []
+    val = data.validation
     with torch.inference_mode(), mode.autocast():
-        for image in data.validation.blurred:
+        for image, offset in zip(val.blurred, val.offsets):
             x = mode.prepare_input(torch.from_numpy(image[None, None]))
-            preds.append(model(x, (0, 0)).float()[0, 0].cpu().numpy())
-    pred, truth = np.stack(preds), data.validation.sharp
-    regions = regional_psnr(pred, truth, masks)
+            preds.append(model(x, tuple(offset)).float()[0, 0].cpu().numpy())
+    pred, truth = np.stack(preds), val.sharp
+    regions = _regions(pred, truth, masks, val.offsets)
     out = {"val_loss": float(np.mean((pred - truth) ** 2)), "val_psnr": psnr(pred, truth),
            "val_ssim": ssim(pred, truth), "val_psnr_centre": regions["centre"], "val_psnr_edge": regions["edge"]}
     if want_preview:
@@ -237,7 +254,7 @@ def _training_loop(model, data, mode, path, metadata, *, total, budget_s, steps_
     rng = np.random.default_rng(seed)
     masks = region_masks(data.field_shape)
     val = data.validation
-    in_regions = regional_psnr(val.blurred, val.sharp, masks)
+    in_regions = _regions(val.blurred, val.sharp, masks, val.offsets)
     inputs = dict(input_psnr=psnr(val.blurred, val.sharp), input_ssim=ssim(val.blurred, val.sharp),
                   input_psnr_centre=in_regions["centre"], input_psnr_edge=in_regions["edge"])
     mode.prepare_model(model)
@@ -292,7 +309,7 @@ def _training_loop(model, data, mode, path, metadata, *, total, budget_s, steps_
         try:
             metrics = _validate(model, data, mode, masks, preview)
         except RuntimeError as err:
-            oom = _oom_error(err, dev, f"while validating on the full {data.field_shape} field; use the CPU or fewer "
+            oom = _oom_error(err, dev, f"while validating on {data.validation.blurred.shape[-2:]} images; use the CPU or fewer "
                                        "validation images")
             if oom is None:
                 raise

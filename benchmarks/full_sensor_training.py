@@ -1,0 +1,99 @@
+"""Fine-tuning for a full 2048 x 2048 sensor on the CPU: making the data, validating, keeping the budget (issue #21).
+
+The package's own simulated lens on a 2048 x 2048 field (a speed benchmark, not
+a quality one), the bundled base model set up for that field, the Fine-tune
+dock's data (``make_training_set`` with its defaults) and training with a time
+budget. Measured: how long the training set takes to make, how long one
+validation takes (whole-field images against the crops a large field is now
+validated on), and whether a budgeted run returns on time and how many steps
+it made.
+
+    python benchmarks/full_sensor_training.py --budget 120
+    # -> results/full_sensor_training.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+
+from _common import machine, write_results
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--field", type=int, default=2048)
+    p.add_argument("--budget", type=float, default=120.0, help="training budget in seconds")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from napari_coordgate.data import training_set
+    from napari_coordgate.pretrained import FINE_TUNE_LR, base_model
+    from napari_coordgate.psf.simulate import simulate_lens
+    from napari_coordgate.training import train
+    from napari_coordgate.training.train import _validate
+    from napari_coordgate.precision import compute_mode
+    from napari_coordgate.training.metrics import region_masks
+
+    field = (args.field, args.field)
+    start = time.perf_counter()
+    lens = simulate_lens(field)
+    lens_s = time.perf_counter() - start
+    model = base_model(field)
+    out = {"machine": machine(), "field": list(field), "lens_s": round(lens_s, 1), "psf_size": lens.psf_size,
+           "grid": list(lens.grid_shape)}
+
+    def timed_set() -> tuple[object, float]:
+        begin = time.perf_counter()
+        data = training_set.make_training_set(lens, patch_size=64, percentiles=model.percentiles, noise="auto")
+        return data, time.perf_counter() - begin
+
+    def one_validation(data) -> float:
+        mode = compute_mode(torch.device("cpu"))
+        mode.prepare_model(model)
+        begin = time.perf_counter()
+        _validate(model, data, mode, region_masks(data.field_shape), False)
+        return time.perf_counter() - begin
+
+    whole_limit = training_set.FULL_FIELD_VALIDATION
+    training_set.FULL_FIELD_VALIDATION = 10**6  # as before: whole-field validation images
+    data, seconds = timed_set()
+    out["whole_field_validation"] = {"make_training_set_s": round(seconds, 1),
+                                     "validation_shape": list(data.validation.blurred.shape),
+                                     "one_validation_s": round(one_validation(data), 1)}
+    print(f"whole-field validation: training set {seconds:.1f} s, one validation "
+          f"{out['whole_field_validation']['one_validation_s']} s", flush=True)
+    del data
+    training_set.FULL_FIELD_VALIDATION = whole_limit
+    data, seconds = timed_set()
+    out["crop_validation"] = {"make_training_set_s": round(seconds, 1),
+                              "validation_shape": list(data.validation.blurred.shape),
+                              "offsets": [list(o) for o in data.validation.offsets],
+                              "one_validation_s": round(one_validation(data), 1)}
+    print(f"crop validation: training set {seconds:.1f} s, one validation "
+          f"{out['crop_validation']['one_validation_s']} s", flush=True)
+
+    model = base_model(field)
+    begin, last, validations = time.perf_counter(), None, 0
+    for record in train(model, data, lr=FINE_TUNE_LR, batch_size=8, device="cpu", time_budget_s=args.budget,
+                        preview=False):
+        last = record
+        validations += record.val_psnr is not None
+    wall = time.perf_counter() - begin
+    out["budgeted_run"] = {"budget_s": args.budget, "returned_after_s": round(wall, 1), "steps": last.step,
+                           "validations": validations, "val_psnr": last.val_psnr, "input_psnr": last.input_psnr}
+    out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    print(f"budget {args.budget:.0f} s: returned after {wall:.1f} s, {last.step} steps, {validations} validations, "
+          f"val PSNR {last.val_psnr:.2f} dB (input {last.input_psnr:.2f}); peak RSS {out['peak_rss_gib']} GiB",
+          flush=True)
+    write_results("full_sensor_training", out, args.out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
