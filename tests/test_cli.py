@@ -258,19 +258,26 @@ def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
     assert PSFField.load(tmp_path / "e.npz").metadata["method"].startswith("empirical")
 
 
-def test_the_cli_and_the_api_give_the_same_calibration_whatever_their_threads(capsys, tmp_path, bead_slide,
-                                                                               one_thread):
-    """The CLI runs torch with half the cores, scripts with all: a calibration fits with the same threads anyway."""
+def test_the_cli_and_the_api_give_the_same_calibration_by_default(capsys, tmp_path, bead_slide, one_thread):
+    """The CLI runs torch with half the cores, a script with whatever it set: a calibration fits with the same
+    threads anyway (unless --threads is given)."""
     from napari_coordgate.psf import calibrate_from_beads
+    from napari_coordgate.psf.fit_threads import CALIBRATION_THREADS, calibration_threads, with_calibration_threads
     from napari_coordgate.psf.psf_field import PSFField
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     api = calibrate_from_beads(tifffile.imread(bead_slide / "beads.tif"))
-    assert torch.get_num_threads() == 2  # the caller's count is given back
-    code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", tmp_path / "cli.npz", "-q",
-                       one_thread)
+    assert torch.get_num_threads() == 1  # the caller's count is given back
+    code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", tmp_path / "cli.npz", "-q")
     assert code == 0, out
     np.testing.assert_array_equal(PSFField.load(tmp_path / "cli.npz").psfs, api.psfs)
+    # an explicit count is the user's: a calibration runs with it
+    seen = []
+    count_threads = with_calibration_threads(lambda: seen.append(torch.get_num_threads()))
+    with calibration_threads(1):
+        count_threads()
+    count_threads()
+    assert seen == [1, CALIBRATION_THREADS]
 
 
 def test_calibrate_beads_refusal_and_bad_model(capsys, tmp_path, bead_slide):

@@ -235,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             from . import commands
 
             run = getattr(commands, f"run_{args.func}")
-        status = run(args)
+        from ..psf.fit_threads import calibration_threads
+
+        # A calibration fits with the same threads as in the dock and the API unless --threads was given.
+        with calibration_threads(args.threads):
+            status = run(args)
     except KeyboardInterrupt:
         print("coordgate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
