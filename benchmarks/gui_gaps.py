@@ -165,24 +165,23 @@ def main(argv=None) -> dict:
     wait(lambda: finetune._worker is None)
     settle(0.5)
 
-    deblur.parent().raise_()
-    deblur._image.value = samples["blurred_specimen"]
-    gaps.start("deblur the specimen")
-    deblur._run_button.native.click()
-    wait(lambda: deblur._worker is None)
-    settle(0.5)
+    def run_dock(phase: str, dock, button, image, after: float = 0.5) -> None:
+        """Bring ``dock`` to the front, choose ``image``, click ``button``, wait until its work is done."""
+        dock.parent().raise_()
+        dock._image.value = image
+        gaps.start(phase)
+        button.native.click()
+        wait(lambda: dock._worker is None)
+        settle(after)
+
+    run_dock("deblur the specimen", deblur, deblur._run_button, samples["blurred_specimen"])
     gaps.start("compare side by side, on and off")
     deblur._compare_button.native.click()
     settle(0.5)
     deblur._compare_button.native.click()
     settle(0.5)
 
-    gates.parent().raise_()
-    gates._image.value = samples["blurred_specimen"]
-    gaps.start("gate map of the specimen")
-    gates._show_button.native.click()
-    wait(lambda: gates._worker is None)
-    settle(0.5)
+    run_dock("gate map of the specimen", gates, gates._show_button, samples["blurred_specimen"])
     gaps.start("kernel probe")
     gates.probe(128, 128)
     wait(lambda: gates.last_kernels is not None)
@@ -194,19 +193,8 @@ def main(argv=None) -> dict:
     settle(0.5)
     state.model_source = "base model for a 2048 x 2048 field"
     state.model = base_model((2048, 2048))
-    deblur.parent().raise_()
-    deblur._image.value = big
-    gaps.start("deblur the 2048 x 2048 frame")
-    deblur._run_button.native.click()
-    wait(lambda: deblur._worker is None)
-    settle(1.0)
-    gates.parent().raise_()
-    gates._image.value = big
-    gates.last_kernels = None
-    gaps.start("gate map of the 2048 x 2048 frame")
-    gates._show_button.native.click()
-    wait(lambda: gates._worker is None)
-    settle(1.0)
+    run_dock("deblur the 2048 x 2048 frame", deblur, deblur._run_button, big, after=1.0)
+    run_dock("gate map of the 2048 x 2048 frame", gates, gates._show_button, big, after=1.0)
     gaps.phase = None
 
     phases = gaps.summary()
