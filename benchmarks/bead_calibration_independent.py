@@ -181,10 +181,10 @@ def train_models(psf_field, field: tuple, args, train_args, device, test: tuple)
     for arch in args.models:
         torch.manual_seed(train_args.seed)
         if arch == "CGUNet":
-            model = CGUNet(3, field, train_args.base, gate_hidden=train_args.gate_hidden,
+            model = CGUNet(3, field_shape=field, base_channels=train_args.base, gate_hidden=train_args.gate_hidden,
                            gate_layers=train_args.gate_layers)
         else:
-            model = UNet(3, train_args.base, field)
+            model = UNet(3, base_channels=train_args.base, field_shape=field)
         data = make_training_set(psf_field, patch_size=train_args.patch, n_val=train_args.n_val, noise=noise,
                                  seed=train_args.seed)
         run = train_for(model, data, train_args, device)

@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
         return results
     for name, psf_field in (("true field", lens), ("bead calibration", found)):
         torch.manual_seed(0)
-        model = CGUNet(3, field, train_args.base, gate_hidden=train_args.gate_hidden,
+        model = CGUNet(3, field_shape=field, base_channels=train_args.base, gate_hidden=train_args.gate_hidden,
                        gate_layers=train_args.gate_layers)
         data = make_training_set(psf_field, patch_size=train_args.patch, n_val=train_args.n_val, noise=noise, seed=0)
         run = train_for(model, data, train_args, device)

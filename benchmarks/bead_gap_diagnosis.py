@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     test = make_training_set(lens, patch_size=settings.patch, n_specimens=1, n_val=settings.n_test,
                              noise=noise, seed=1000).validation
     torch.manual_seed(0)
-    model = CGUNet(3, field, settings.base, gate_hidden=settings.gate_hidden, gate_layers=settings.gate_layers)
+    model = CGUNet(3, field_shape=field, base_channels=settings.base, gate_hidden=settings.gate_hidden, gate_layers=settings.gate_layers)
     data = make_training_set(reduced, patch_size=settings.patch, n_val=settings.n_val, noise=noise, seed=0)
     run = train_for(model, data, settings, device)
     r = evaluate(model, test.blurred, test.sharp, device)

@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     rows = [("data: sample_batch, NumPy noise", data_rate(data, args.batch, args.seconds))]
     if device.type == "cuda":
         rows.append((f"data: sample_batch, noise on {device.type}", data_rate(data, args.batch, args.seconds, device)))
-    for name, model in (("CG U-Net(3)", CGUNet(3, field, args.base)), ("U-Net(3)", UNet(3, args.base, field))):
+    for name, model in (("CG U-Net(3)", CGUNet(3, field_shape=field, base_channels=args.base)), ("U-Net(3)", UNet(3, base_channels=args.base, field_shape=field))):
         rows.append((f"train: {name}, {model.n_parameters():,} parameters", train_rate(model, data, args.batch,
                                                                                         args.seconds, device)))
     print(f"device: {describe_device(device)}; field {args.field}x{args.field}, patch {args.patch}, "

@@ -37,7 +37,7 @@ def main(argv=None) -> dict:
     truth = independent_lens(args.lens)
     field = truth.field_shape
     torch.manual_seed(0)
-    model = CGUNet(3, field, 16, gate_hidden=16, gate_layers=1)
+    model = CGUNet(3, field_shape=field, base_channels=16, gate_hidden=16, gate_layers=1)
     data = make_training_set(truth, patch_size=64, n_val=4, noise={"photons": 200.0, "read_noise": 2.0}, seed=0)
     run_training(train(model, data, time_budget_s=60 * args.minutes, lr=3e-3, val_every=50, device="cpu",
                        preview=False))

@@ -62,7 +62,7 @@ def deblur_mps(repeats: int) -> dict:
     from napari_coordgate import CGUNet, deblur
 
     torch.manual_seed(0)
-    model = CGUNet(3, (512, 512), 16).eval()
+    model = CGUNet(3, field_shape=(512, 512), base_channels=16).eval()
     image = (np.random.default_rng(0).random((512, 512)) * 1000).astype(np.uint16)
     has_precision = "precision" in inspect.signature(deblur).parameters
     out, results = {}, {}
@@ -92,7 +92,7 @@ def training_samples_per_s(steps: int) -> dict:
         torch.manual_seed(0)
         kwargs = {"precision": precision} if has_precision else {}
         rates = []
-        for record in train(CGUNet(3, (256, 256), 16), data, steps=steps, val_every=10**6, device="cpu",
+        for record in train(CGUNet(3, field_shape=(256, 256), base_channels=16), data, steps=steps, val_every=10**6, device="cpu",
                             preview=False, **kwargs):
             if record.step > 10 and record.val_loss is None:
                 rates.append(record.samples_per_s)
@@ -104,7 +104,7 @@ def compiled_forward(repeats: int, onnx: bool, compile_: bool) -> dict:
     from napari_coordgate import CGUNet
 
     torch.manual_seed(0)
-    model = CGUNet(3, (512, 512), 16).eval()
+    model = CGUNet(3, field_shape=(512, 512), base_channels=16).eval()
     x = torch.rand(1, 1, 512, 512)
     out = {}
     with torch.inference_mode():

@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
     print(f"calibrated in {calibration_s:.0f} s; blurred specimen PSNR {payload['input']['psnr']:.2f} dB", flush=True)
     for start in args.starts:
         torch.manual_seed(0)
-        model = base_model(field.field_shape) if start == "base" else CGUNet(3, field.field_shape, base_channels=16)
+        model = base_model(field.field_shape) if start == "base" else CGUNet(3, field_shape=field.field_shape, base_channels=16)
         data = make_training_set(field, patch_size=64, percentiles=model.percentiles, noise="auto")
         last = None
         lr = FINE_TUNE_LR if start == "base" else SCRATCH_LR  # the widget's defaults for each start

@@ -34,8 +34,8 @@ def _models(depth, channels, field):
     from napari_coordgate import CGUNet, UNet
 
     torch.manual_seed(0)
-    cg = CGUNet(depth, field, channels).eval()
-    plain = UNet(depth, channels, field).eval()
+    cg = CGUNet(depth, field_shape=field, base_channels=channels).eval()
+    plain = UNet(depth, base_channels=channels, field_shape=field).eval()
     # same backbone weights: the gated blocks wrap the plain blocks' DoubleConv as `.block`
     state = {k.replace(".block.", ".conv."): v for k, v in cg.state_dict().items() if ".gate." not in k}
     plain.load_state_dict(state)
@@ -121,7 +121,7 @@ def _child(size: int, tile: int | None, mode: str, depth: int, channels: int, ch
     from napari_coordgate.scale.dask_deblur import DEFAULT_CHUNK
 
     torch.manual_seed(0)
-    model = CGUNet(depth, (size, size), channels).eval()
+    model = CGUNet(depth, field_shape=(size, size), base_channels=channels).eval()
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     deblur(image[:64, :64], model, device="cpu")  # load kernels, warm allocators
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
         for label, start, gates, minutes in jobs:
             print(f"  {label}: {minutes:g} min", flush=True)
             torch.manual_seed(args.seed)
-            model = base_model(field_shape, gates=gates) if start == "base" else CGUNet(3, field_shape, base_channels=16)
+            model = base_model(field_shape, gates=gates) if start == "base" else CGUNet(3, field_shape=field_shape, base_channels=16)
             runs[label] = curve(model, data, minutes, test, args)
             write_results(name, payload, args.json)
         summarise(out)

@@ -138,9 +138,9 @@ def main(argv=None) -> dict:
     for name in args.models:
         torch.manual_seed(args.seed)
         if name == "CGUNet":
-            model = CGUNet(3, field, args.base, gate_hidden=args.gate_hidden, gate_layers=args.gate_layers)
+            model = CGUNet(3, field_shape=field, base_channels=args.base, gate_hidden=args.gate_hidden, gate_layers=args.gate_layers)
         else:
-            model = UNet(3, args.base, field)
+            model = UNet(3, base_channels=args.base, field_shape=field)
         data = make_training_set(lens, patch_size=args.patch, n_val=args.n_val, noise=noise, seed=args.seed)
         run = train_for(model, data, args, device)
         results["models"][name] = {**run, "parameters": model.n_parameters(),

@@ -142,7 +142,7 @@ def main(argv=None) -> dict:
     mode = compute_mode(torch.device("cpu"), args.precision)
     result = {"args": vars(args), "machine": machine(), "mode": mode.describe(), "phases_ms": {}}
     phases = ("data", "forward", "backward", "optimizer")
-    for name, model in (("CGUNet", CGUNet(3, (256, 256), 16)), ("UNet", UNet(3, 16, (256, 256)))):
+    for name, model in (("CGUNet", CGUNet(3, field_shape=(256, 256), base_channels=16)), ("UNet", UNet(3, base_channels=16, field_shape=(256, 256)))):
         torch.manual_seed(0)
         step = make_step(model, data, mode, args.batch, np.random.default_rng(0))
         for _ in range(10):

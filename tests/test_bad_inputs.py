@@ -36,7 +36,7 @@ MIN_MESSAGE = 15
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return CGUNet(2, FIELD, 2).eval()
+    return CGUNet(2, field_shape=FIELD, base_channels=2).eval()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def field():
 def write_header(path, change) -> str:
     """A valid model file at ``path`` whose JSON header was changed by ``change(header)``."""
     torch.manual_seed(0)
-    save_model(CGUNet(2, FIELD, 2), path)
+    save_model(CGUNet(2, field_shape=FIELD, base_channels=2), path)
     with safe_open(str(path), "pt") as fh:
         header = json.loads(fh.metadata()["napari_coordgate"])
     change(header)
@@ -84,7 +84,7 @@ def test_offsets_are_checked(model, bad, error, match):
 
 
 def test_a_nan_weight_is_refused_at_load_and_named_at_deblur(model, tmp_path):
-    broken = CGUNet(2, FIELD, 2)
+    broken = CGUNet(2, field_shape=FIELD, base_channels=2)
     with torch.no_grad():
         broken.head.weight[0, 0] = math.nan
     path = save_model(broken, tmp_path / "nan.safetensors")
@@ -121,12 +121,12 @@ def test_too_large_a_model_is_refused_before_it_is_built(tmp_path):
     with pytest.raises(ValueError, match="million parameters"):
         load_model(path)
     with pytest.raises(ValueError, match="depth must be between 1 and 8"):
-        CGUNet(40, FIELD, 16)
+        CGUNet(40, field_shape=FIELD, base_channels=16)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_missing_cuda_is_named(tmp_path):
-    path = save_model(CGUNet(2, FIELD, 2), tmp_path / "m.safetensors")
+    path = save_model(CGUNet(2, field_shape=FIELD, base_channels=2), tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="no CUDA GPU"):
         load_model(path, device="cuda")
 
@@ -134,7 +134,7 @@ def test_missing_cuda_is_named(tmp_path):
 def test_saving_under_a_file_names_the_file(tmp_path):
     (tmp_path / "notes").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
-        save_model(CGUNet(2, FIELD, 2), tmp_path / "notes" / "m.safetensors")
+        save_model(CGUNet(2, field_shape=FIELD, base_channels=2), tmp_path / "notes" / "m.safetensors")
     assert (tmp_path / "notes").read_text() == "x"
 
 
@@ -163,9 +163,9 @@ def test_simulated_lens_reports_the_energy_its_kernel_holds():
 def test_huge_batches_are_refused_at_once(field):
     data = make_training_set(field, patch_size=32, n_specimens=1, n_val=1, seed=0)
     with pytest.raises(ValueError, match="batch_size must be between 1 and 1024"):
-        train(CGUNet(2, FIELD, 2), data, steps=1, batch_size=10**8)
+        train(CGUNet(2, field_shape=FIELD, base_channels=2), data, steps=1, batch_size=10**8)
     with pytest.raises(ValueError, match="finite"):
-        train(CGUNet(2, FIELD, 2), data, steps=1, lr=math.inf)
+        train(CGUNet(2, field_shape=FIELD, base_channels=2), data, steps=1, lr=math.inf)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_cli_refuses_in_one_line(tmp_path, capsys, argv, match):
     import tifffile
 
     tifffile.imwrite(tmp_path / "img.tif", np.random.default_rng(0).random(FIELD).astype(np.float32))
-    save_model(CGUNet(2, FIELD, 2), tmp_path / "m.safetensors")
+    save_model(CGUNet(2, field_shape=FIELD, base_channels=2), tmp_path / "m.safetensors")
     write_header(tmp_path / "depth.safetensors", lambda h: h["config"].update(depth="3"))
     simulate_lens(FIELD, grid=(2, 2), psf_size=7).save(tmp_path / "lens.npz")
     status = cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv])
@@ -362,7 +362,7 @@ def small_data(field):
        arch=st.sampled_from(["CGUNet", "UNet"]))
 def test_fuzz_train(small_data, kwargs, arch):
     torch.manual_seed(0)
-    net = CGUNet(2, FIELD, 2) if arch == "CGUNet" else UNet(2, 2, FIELD)
+    net = CGUNet(2, field_shape=FIELD, base_channels=2) if arch == "CGUNet" else UNet(2, base_channels=2, field_shape=FIELD)
     try:
         run = train(net, small_data, device="cpu", preview=False, **kwargs)
     except (ValueError, TypeError) as err:

@@ -343,10 +343,10 @@ def test_the_centroid_check_is_recorded(bead_slide, monkeypatch):
     image, _ = bead_slide
     field = calibrate_from_beads(image, method="empirical", psf_size=21)
     assert field.metadata["centroid_check"] == failing
-    # The CLI's report shows its figures and names the worst region (the dock's status uses the same line).
-    from napari_coordgate.cli.commands import _calibration_report
+    # The report (the CLI's and the dock's) shows its figures and names the worst region.
+    from napari_coordgate.psf.calibration_report import calibration_report
 
-    line = next(text for text in _calibration_report(field, field.summary()) if "centroid" in text)
+    line = next(text for text in calibration_report(field) if "centroid" in text)
     assert "median 2.50 px, at most 4.20 px" in line and "top left (32, 32) 4.2 px" in line
 
 

@@ -12,7 +12,7 @@ import torch
 
 from napari_coordgate import CGUNet, deblur, load_model, save_model
 from napari_coordgate.cli import main
-from napari_coordgate.cli.io import open_image, write_image
+from napari_coordgate.files.images import open_image, write_image
 
 FIELD = (96, 80)
 
@@ -215,7 +215,7 @@ def test_calibrate_from_pair_and_beads(capsys, tmp_path):
     code, out, _ = run(capsys, "calibrate", "pair", tmp_path / "sharp.tif", tmp_path / "blurred.tif",
                        "-o", tmp_path / "pair.npz", "--grid", "2", "-q")
     assert code == 0 and "pair PSF field 128x128" in out
-    assert "explained fraction: " in out and "FWHM: " in out
+    assert "The PSF field explains " in out and "FWHM: " in out
     beads, _ = render_bead_target(lens, n_beads=40, seed=0)
     tifffile.imwrite(tmp_path / "beads.tif", beads)
     code, out, _ = run(capsys, "calibrate", "beads", tmp_path / "beads.tif", "-o", tmp_path / "beads.npz", "--grid", "2", "-q")
@@ -243,7 +243,7 @@ def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
     code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", out_file, "-q", "--model", "pupil",
                        "--na", "0.8", "--wavelength", "520", "--pixel-size", "130", "--immersion-index", "1.0")
     assert code == 0 and "beads PSF field 128x128" in out, out
-    for words in ("model: pupil", "beads: ", " used of ", "held-out beads: ", " unexplained", "FWHM: ",
+    for words in ("Model: pupil", " beads used of ", "Held-out beads (", " unexplained", "FWHM: ",
                   "at the centre; corners top left "):
         assert words in out, (words, out)
     from napari_coordgate.psf.psf_field import PSFField
@@ -254,7 +254,7 @@ def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
     assert meta["optics"]["wavelength_nm"] == pytest.approx(520)
     code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", tmp_path / "e.npz", "-q",
                        "--model", "empirical")
-    assert code == 0 and "model: empirical" in out
+    assert code == 0 and "Model: empirical" in out
     assert PSFField.load(tmp_path / "e.npz").metadata["method"].startswith("empirical")
 
 
@@ -318,10 +318,10 @@ def test_calibrate_beads_report_lines(capsys, tmp_path, monkeypatch, bead_slide)
     assert calls[0]["method"] == "auto" and calls[0]["na"] == 0.8 and calls[0]["wavelength_nm"] == 520
     assert calls[0]["pixel_size_nm"] == 130 and calls[0]["immersion_index"] is None and calls[0]["grid"] == (3, 2)
     lines = out.splitlines()
-    assert "  model: pupil; NA, wavelength and pixel size were given" in lines
-    assert "  beads: 9 used of 12 detected; rejected: 2 saturated, 1 hot pixel" in lines
-    assert "  held-out beads: 4, 8% of their light unexplained (by region: centre 2%, middle n/a, edge 20%)" \
-        in lines
+    # The same sentences as the Calibration dock's report (one formatter, psf.calibration_report).
+    assert "  Model: pupil; NA, wavelength and pixel size were given." in lines
+    assert "  9 beads used of 12 detected; rejected: 2 saturated, 1 hot pixel." in lines
+    assert "  Held-out beads (4): 8% of their light unexplained (centre 2%, edge 20%)." in lines
     assert any(line.startswith("  FWHM: ") and "bottom right" in line for line in lines)
     assert err.strip() == ("coordgate: warning: beads cover only 45% of the field; the PSF elsewhere is extrapolated "
                            "by the pupil model")

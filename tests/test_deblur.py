@@ -16,7 +16,7 @@ FIELD = (200, 176)
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return CGUNet(3, FIELD, base_channels=8).eval()
+    return CGUNet(3, field_shape=FIELD, base_channels=8).eval()
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_output_is_in_input_units(model):
 @pytest.mark.parametrize("tile", [(96, 96), (128, 80), (160, 176)])
 def test_tiled_equals_untiled(arch, tile, image):
     torch.manual_seed(0)
-    model = arch(3, FIELD, base_channels=8) if arch is not UNet else UNet(3, 8, FIELD)
+    model = arch(3, base_channels=8, field_shape=FIELD)
     whole = deblur(image, model, device="cpu", tile_shape=FIELD)
     tiled = deblur(image, model, device="cpu", tile_shape=tile)
     assert np.abs(tiled - whole).max() <= 1e-4 * np.ptp(whole)
@@ -114,7 +114,7 @@ def test_iter_deblur_can_be_stopped(model, image):
 
 def test_out_of_memory_halves_the_tile(image, monkeypatch):
     torch.manual_seed(0)
-    model = CGUNet(3, FIELD, base_channels=4).eval()
+    model = CGUNet(3, field_shape=FIELD, base_channels=4).eval()
     forward = model.forward
     sizes = []
 
@@ -134,7 +134,7 @@ def test_out_of_memory_halves_the_tile(image, monkeypatch):
 
 
 def test_out_of_memory_at_the_smallest_tile_is_a_clear_error(image, monkeypatch):
-    model = CGUNet(3, FIELD, base_channels=4).eval()
+    model = CGUNet(3, field_shape=FIELD, base_channels=4).eval()
 
     def broke(x, offset=None):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from napari_coordgate import CGUNet, simulate_lens
-from napari_coordgate.cli.io import write_image
-from napari_coordgate.file_writing import current_umask
+from napari_coordgate.files.images import write_image
+from napari_coordgate.files.atomic import current_umask
 from napari_coordgate.model_io import save_model
 
 
@@ -29,7 +29,7 @@ def test_the_umask_is_read_without_changing_it(umask_022):
 
 
 def test_models_calibrations_and_images_are_readable_by_group_and_others(tmp_path, umask_022):
-    model_path = save_model(CGUNet(2, (32, 32), base_channels=4), tmp_path / "model.safetensors")
+    model_path = save_model(CGUNet(2, field_shape=(32, 32), base_channels=4), tmp_path / "model.safetensors")
     field_path = tmp_path / "lens.npz"
     simulate_lens((32, 32), grid=(2, 2), psf_size=7).save(field_path)
     image = np.zeros((2, 16, 16), np.float32)

@@ -56,9 +56,9 @@ def test_a_crop_shows_the_same_gates_as_the_whole_field(model):
 
 def test_clear_errors(model):
     with pytest.raises(ValueError, match="CG U-Nets only"):
-        gate_maps(UNet(3, 4, field_shape=FIELD), "down0")
+        gate_maps(UNet(3, base_channels=4, field_shape=FIELD), "down0")
     with pytest.raises(ValueError, match="CG U-Nets only"):
-        gate_maps(CoordConvUNet(3, FIELD, 4), "down0")
+        gate_maps(CoordConvUNet(3, field_shape=FIELD, base_channels=4), "down0")
     with pytest.raises(ValueError, match="down0, down1, down2, up1, up0"):
         gate_maps(model, "middle")
     with pytest.raises(ValueError, match="not inside the field"):

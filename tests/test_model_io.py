@@ -14,7 +14,7 @@ from napari_coordgate.model_io import read_model_info
 
 @pytest.mark.parametrize(
     "model",
-    [UNet(3, 4, (64, 48), residual=False), CGUNet(2, (64, 48), base_channels=4, gate_hidden=8), CoordConvUNet(3, (64, 48), 4)],
+    [UNet(3, base_channels=4, field_shape=(64, 48), residual=False), CGUNet(2, field_shape=(64, 48), base_channels=4, gate_hidden=8), CoordConvUNet(3, field_shape=(64, 48), base_channels=4)],
     ids=["unet", "cgunet", "coordconv"],
 )
 def test_save_then_load_gives_identical_outputs(tmp_path, model):
@@ -27,7 +27,7 @@ def test_save_then_load_gives_identical_outputs(tmp_path, model):
 
 
 def test_file_is_safetensors_with_json_header(tmp_path):
-    path = save_model(CGUNet(2, (32, 32), base_channels=4), tmp_path / "m.safetensors")
+    path = save_model(CGUNet(2, field_shape=(32, 32), base_channels=4), tmp_path / "m.safetensors")
     info = read_model_info(path)
     assert info["config"]["arch"] == "CGUNet" and info["normalization"]["percentiles"] == [1.0, 99.8]
     with open(path, "rb") as fh:
@@ -35,7 +35,7 @@ def test_file_is_safetensors_with_json_header(tmp_path):
 
 
 def test_corrupt_truncated_and_foreign_files_raise_clear_errors(tmp_path):
-    good = save_model(CGUNet(2, (32, 32), base_channels=4), tmp_path / "good.safetensors")
+    good = save_model(CGUNet(2, field_shape=(32, 32), base_channels=4), tmp_path / "good.safetensors")
     data = good.read_bytes()
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(data[: len(data) // 2])
@@ -55,7 +55,7 @@ def test_corrupt_truncated_and_foreign_files_raise_clear_errors(tmp_path):
 
 
 def test_mismatched_weights_are_reported(tmp_path):
-    path = save_model(CGUNet(2, (32, 32), base_channels=4), tmp_path / "m.safetensors")
+    path = save_model(CGUNet(2, field_shape=(32, 32), base_channels=4), tmp_path / "m.safetensors")
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
@@ -71,7 +71,7 @@ def test_mismatched_weights_are_reported(tmp_path):
 
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "model.safetensors"
-    first = CGUNet(2, (32, 32), base_channels=4)
+    first = CGUNet(2, field_shape=(32, 32), base_channels=4)
     save_model(first, path, version=1)
     before = path.read_bytes()
 
@@ -84,7 +84,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(model_io, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
-        save_model(CGUNet(2, (32, 32), base_channels=8), path, version=2)
+        save_model(CGUNet(2, field_shape=(32, 32), base_channels=8), path, version=2)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
     assert load_model(path).metadata == {"version": 1}
@@ -92,7 +92,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 def test_metadata_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
-        save_model(UNet(2, 4), tmp_path / "m.safetensors", bad=object())
+        save_model(UNet(2, base_channels=4), tmp_path / "m.safetensors", bad=object())
     assert not (tmp_path / "m.safetensors").exists()
 
 

@@ -13,9 +13,7 @@ FIELD = (96, 80)
 
 
 def make(arch, depth=3, base=4):
-    if arch is UNet:
-        return UNet(depth, base, field_shape=FIELD)
-    return arch(depth, FIELD, base_channels=base)
+    return arch(depth, base_channels=base, field_shape=FIELD)
 
 
 @pytest.mark.parametrize("arch", [UNet, CGUNet, CoordConvUNet])
@@ -62,7 +60,7 @@ def test_gate_mlp_is_nonlinear():
 def test_crop_at_its_offset_equals_crop_of_whole_field(arch):
     torch.manual_seed(0)
     field_shape = (192, 160)
-    model = arch(3, field_shape, base_channels=4).eval()
+    model = arch(3, base_channels=4, field_shape=field_shape).eval()
     field = torch.rand(1, 1, *field_shape)
     oy, ox, h, w = 36, 20, 96, 104  # offsets aligned to 2**(depth-1)
     with torch.no_grad():
@@ -124,13 +122,13 @@ def test_gated_blocks_cover_every_down_and_up_sampling_point():
 
 
 def test_cg_unet3_is_at_least_30x_smaller_than_unet6():
-    ratio = UNet(6, 32).n_parameters() / CGUNet(3, (256, 256), 32).n_parameters()
+    ratio = UNet(6, base_channels=32).n_parameters() / CGUNet(3, field_shape=(256, 256), base_channels=32).n_parameters()
     assert ratio >= 30
 
 
 def test_residual_option():
-    plain = UNet(2, 4, residual=False)
-    residual = UNet(2, 4, residual=True)
+    plain = UNet(2, base_channels=4, residual=False)
+    residual = UNet(2, base_channels=4, residual=True)
     residual.load_state_dict(plain.state_dict())
     x = torch.rand(1, 1, 8, 8)
     with torch.no_grad():

@@ -28,7 +28,7 @@ def test_compute_mode_follows_the_device():
 
 def test_bf16_deblur_matches_fp32_and_outputs_float32():
     torch.manual_seed(0)
-    model = CGUNet(2, FIELD, 4).eval()
+    model = CGUNet(2, field_shape=FIELD, base_channels=4).eval()
     with torch.no_grad():  # a non-trivial residual, so the comparison is not just the identity
         model.head.weight.mul_(20)
     image = (np.random.default_rng(0).random((2, *FIELD)) * 1000).astype(np.uint16)
@@ -53,7 +53,7 @@ def test_training_in_bf16_learns_like_fp32():
     results = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
-        model = CGUNet(2, FIELD, 4)
+        model = CGUNet(2, field_shape=FIELD, base_channels=4)
         results[precision] = run_training(train(model, data, steps=40, val_every=20, device="cpu",
                                                 precision=precision, preview=False))
         assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay float32

@@ -117,7 +117,7 @@ def test_cli_deblur_on_a_cluster(model, stack, tmp_path):
     tifffile = pytest.importorskip("tifffile")
     from napari_coordgate import save_model
     from napari_coordgate.cli import main
-    from napari_coordgate.cli.io import open_image
+    from napari_coordgate.files.images import open_image
 
     save_model(model, tmp_path / "m.safetensors")
     tifffile.imwrite(tmp_path / "in.tif", stack)

@@ -45,7 +45,7 @@ def data():
 
 def small_model(base=4, arch=CGUNet):
     torch.manual_seed(0)
-    return CGUNet(3, FIELD, base) if arch is CGUNet else UNet(3, base, FIELD)
+    return arch(3, base_channels=base, field_shape=FIELD)
 
 
 def validation_loss(model, data):
@@ -225,10 +225,10 @@ def test_bad_arguments_raise_at_once(data, kwargs, match):
 
 
 def test_mismatched_field_or_alignment_raises(data):
-    other = CGUNet(3, (64, 96), 4)
+    other = CGUNet(3, field_shape=(64, 96), base_channels=4)
     with pytest.raises(ValueError, match=r"\(64, 96\).*\(64, 64\).*fine-tune the bundled base model"):
         train(other, data, steps=1)
-    deep = CGUNet(7, FIELD, 2)  # alignment 64 > patch size 32
+    deep = CGUNet(7, field_shape=FIELD, base_channels=2)  # alignment 64 > patch size 32
     with pytest.raises(ValueError, match="alignment"):
         train(deep, data, steps=1)
     field = gaussian_psf_field(FIELD)

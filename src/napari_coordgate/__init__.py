@@ -4,15 +4,14 @@ The package is a Qt-free core (torch + NumPy); the napari widgets live in
 :mod:`napari_coordgate._qt` and are imported only by napari.
 """
 
+from ._version import __version__
 from .data import make_training_set
 from .gate_map import gate_maps, local_response
 from .inference import deblur
-from .model_io import load_model, save_model
+from .model_files import load_model, save_model
 from .models import CGUNet, CoordConvUNet, CoordGate, UNet
 from .psf import PSFField, calibrate_from_beads, calibrate_from_pair, render_bead_target, simulate_lens
 from .training import train
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CoordGate",

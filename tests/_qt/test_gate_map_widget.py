@@ -30,7 +30,7 @@ def widget(open_widget, model):
 def test_block_choices_follow_the_current_model(widget, state, model):
     assert list(widget._block.choices) == ["down0", "down1", "down2", "up1", "up0"]
     assert widget._block.native.itemText(1) == "level 1 encoder (down1), 8 gates"
-    state.model = UNet(2, 4, field_shape=FIELD)
+    state.model = UNet(2, base_channels=4, field_shape=FIELD)
     assert list(widget._block.choices) == []
     assert "no CoordGate blocks" in widget._model_label.value
 
@@ -72,7 +72,7 @@ def test_gate_map_of_a_camera_roi(qtbot, viewer, widget, model, click):
 
 
 def test_models_without_gates_are_an_error(qtbot, viewer, widget, state, click, notifications):
-    state.model = UNet(2, 4, field_shape=FIELD)
+    state.model = UNet(2, base_channels=4, field_shape=FIELD)
     click(widget._show_button)
     assert any("CG U-Nets only" in m for m in notifications.errors)
     assert widget._status.level == "error" and "CG U-Nets only" in widget._status.text()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from napari.utils.notifications import show_error, show_info
 
-from ..model_io import load_model
+from ..model_files import load_model
 from ._controls import StatusLine
 from .state import CoordGateState
 

@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QProgressBar, QWidget
 
 from ..cancellation import Cancelled
 from ..psf.beads import calibrate_from_beads
-from ..psf.centroid_check import describe_centroid_check
+from ..psf.calibration_report import calibration_report
 from ..psf.optics_metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
 from ..psf.pair import calibrate_from_pair
 from ..psf.psf_field import PSFField
@@ -77,43 +77,6 @@ def recorded_optics(layer) -> tuple[FileOptics, str] | None:
     metadata = getattr(layer, "metadata", None)
     optics = optics_from_metadata(metadata) if metadata else FileOptics()
     return (optics, f"the metadata of '{layer.name}'") if optics.values() else None
-
-
-def _percent(value) -> str:
-    return "n/a" if value is None else f"{100 * float(value):.0f}%"
-
-
-def bead_report(field: PSFField) -> list[str]:
-    """Short lines about a bead calibration: the model, the beads used, the held-out and centroid checks."""
-    m = field.metadata
-    lines = []
-    if m.get("method"):
-        reason = m.get("method_reason")
-        lines.append(f"Model: {m['method']}" + (f"; {' '.join(str(reason).split()).rstrip('.')}." if reason else "."))
-    rejected = {reason: n for reason, n in (m.get("rejected") or {}).items() if n}
-    if "n_used" in m:
-        text = f"{m['n_used']} beads used"
-        if "n_detected" in m:
-            text += f" of {m['n_detected']} detected"
-        if rejected:
-            text += "; rejected: " + ", ".join(f"{n} {reason}" for reason, n in rejected.items())
-        lines.append(text + ".")
-    held = m.get("held_out")
-    if held:
-        regions = ", ".join(f"{region} {_percent(value)}" for region, value in (held.get("by_region") or {}).items()
-                            if value is not None)
-        fraction = held.get("unexplained_fraction")
-        lines.append(f"Held-out beads ({held.get('n_beads', '?')}): "
-                     + ("not scored" if fraction is None else f"{_percent(fraction)} of their light unexplained")
-                     + (f" ({regions})." if regions else "."))
-    centroids = describe_centroid_check(m.get("centroid_check"), tuple(field.field_shape))
-    if centroids:
-        lines.append(centroids)
-    corner = (m.get("aberrations") or {}).get("at_corner_bottom_right")
-    if corner:
-        terms = ", ".join(f"{name.replace('_', ' ')} {value:+.2f}" for name, value in corner.items() if abs(value) >= 0.05)
-        lines.append(f"Aberrations at the bottom-right corner (waves): {terms or 'none above 0.05'}.")
-    return lines
 
 
 def coverage_warning(field: PSFField) -> str:
@@ -501,13 +464,7 @@ class CalibrationWidget(QWidget):
                       lambda: self._bring_to_top(reference, *(viewer.layers[name] for name in
                                                               ("detected beads", "rejected beads")
                                                               if name in viewer.layers))]
-            lines = bead_report(field)
-        else:
-            lines = []
-            if meta.get("explained_fraction") is not None:
-                lines.append(f"The PSF field explains {_percent(meta['explained_fraction'])} of the blurred image.")
-        lines.append(f"FWHM {s['fwhm_centre_px']:.2f} px at the centre, {s['fwhm_corners_mean_px']:.2f} px "
-                     "in the corners.")
+        lines = calibration_report(field)
         warnings = [str(w) for w in meta.get("warnings") or []]
         coverage = coverage_warning(field)
         if coverage:

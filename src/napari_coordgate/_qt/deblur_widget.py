@@ -14,7 +14,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QProgressBar, QWidget
 
-from ..cli.batch import FileEvent, FileOptions, iter_deblur_files, plan_batch
+from ..files.batch import FileEvent, FileOptions, iter_deblur_files, plan_batch
 from ..inference import OUTPUT_DTYPES, OutputCast, iter_deblur
 from ..inference.image_change import describe_change
 from ._controls import (StatusLine, ask_open_path, button, collapsible, info_label, layer_combo, report_error,

@@ -13,9 +13,10 @@ from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QWidget
 
 from ..data.training_set import TrainingSet, make_training_set
-from ..model_io import save_model
-from ..models.unet import MODEL_CLASSES, UNet
-from ..pretrained import FINE_TUNE_LR, SCRATCH_LR, base_model
+from ..model_files import save_model
+from ..models.unet import UNet
+from ..pretrained import FINE_TUNE_LR, SCRATCH_LR
+from ..pretrained.starting_model import starting_model
 from ..training import TrainingProgress, train
 from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, complain, info_label,
                         layer_combo, report_error, scrolling_layout)
@@ -172,12 +173,9 @@ class FineTuneWidget(QWidget):
             if self._state.model is None:
                 raise ValueError("there is no current model to start from: train from scratch or load one")
             return self._state.model
-        if self._start_from.value == "base":
-            return base_model(field_shape)
-        cls = MODEL_CLASSES[self._arch.value]
-        if cls.arch == "UNet":
-            return cls(self._depth.value, self._width.value, field_shape=field_shape)
-        return cls(self._depth.value, field_shape, base_channels=self._width.value)
+        model, _ = starting_model(self._start_from.value, self._arch.value, self._depth.value, self._width.value,
+                                  field_shape)
+        return model
 
     def _reusable_training_set(self, model, patch_size: int, noise_layer) -> TrainingSet | None:
         data = self._state.training_set

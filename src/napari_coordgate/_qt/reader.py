@@ -20,8 +20,8 @@ from pathlib import Path
 
 from napari.utils.notifications import show_info
 
-from ..export.bioimageio_reader import is_exported_package
-from ..model_io import is_model_file, load_model
+from ..model_files import is_exported_package
+from ..model_files import is_model_file, load_model
 from ..psf.psf_field import PSFField, is_psf_field_file
 from ._layers import show_psf_field
 from .state import state_for

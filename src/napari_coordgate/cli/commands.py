@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._generators import drive
-from .io import check_output, image_format, open_image
+from ..files.images import check_output, image_format, open_image
 from .progress import progress_bar
 
 __all__ = ["run_calibrate", "run_train", "run_deblur", "run_export", "run_info"]
@@ -99,6 +99,8 @@ def run_calibrate(args) -> int:
     _require_suffix(args.output, (".npz",), "a PSF field file")
     inputs = [getattr(args, n, None) for n in ("image", "sharp", "blurred")]
     check_output(args.output, overwrite=args.overwrite, inputs=inputs)
+    from ..psf.calibration_report import calibration_report
+
     t0 = time.perf_counter()
     if args.method == "simulate":
         from ..psf.simulate import simulate_lens
@@ -130,51 +132,11 @@ def run_calibrate(args) -> int:
     field.save(args.output)
     s = field.summary()
     _say(f"wrote {args.output}: {_describe_field(s)} ({time.perf_counter() - t0:.1f} s)")
-    for line in _calibration_report(field, s):
+    for line in calibration_report(field):
         _say(f"  {line}")
     for warning in field.metadata.get("warnings") or []:
         print(f"coordgate: warning: {' '.join(str(warning).split())}", file=sys.stderr, flush=True)
     return 0
-
-
-def _percent(value) -> str:
-    return "n/a" if value is None else f"{100 * float(value):.0f}%"
-
-
-def _calibration_report(field, s: dict) -> list[str]:
-    """The report of a measured PSF field: model, beads, held-out check, centroid check, FWHM (warnings apart)."""
-    from ..psf.centroid_check import describe_centroid_check
-
-    m = field.metadata
-    lines = []
-    if m.get("method"):
-        reason = m.get("method_reason")
-        lines.append(f"model: {m['method']}" + (f"; {' '.join(str(reason).split()).rstrip('.')}" if reason else ""))
-    if field.kind == "beads" and "n_used" in m:
-        rejected = {reason: n for reason, n in (m.get("rejected") or {}).items() if n}
-        text = f"beads: {m['n_used']} used of {m.get('n_detected', '?')} detected"
-        text += "; rejected: " + (", ".join(f"{n} {reason}" for reason, n in rejected.items()) if rejected else "none")
-        lines.append(text)
-    held = m.get("held_out")
-    if held:
-        regions = ", ".join(f"{region} {_percent(value)}" for region, value in (held.get("by_region") or {}).items())
-        fraction = held.get("unexplained_fraction")
-        lines.append(f"held-out beads: {held.get('n_beads', '?')}"
-                     + ("" if fraction is None else f", {_percent(fraction)} of their light unexplained")
-                     + (f" (by region: {regions})" if regions else ""))
-    centroids = describe_centroid_check(m.get("centroid_check"), tuple(field.field_shape))
-    if centroids:
-        lines.append(centroids[0].lower() + centroids[1:].rstrip("."))
-    for label, values in (m.get("aberrations") or {}).items():
-        terms = ", ".join(f"{name} {value:+.2f}" for name, value in values.items() if abs(value) >= 0.005)
-        lines.append(f"aberrations {label.replace('_', ' ')} (waves): {terms or 'none'}")
-    if m.get("explained_fraction") is not None:
-        lines.append(f"explained fraction: {_percent(m['explained_fraction'])} of the blurred image")
-    if field.kind in ("beads", "pair"):
-        corners = s["fwhm_corners_px"]
-        lines.append(f"FWHM: {s['fwhm_centre_px']:.2f} px at the centre; corners "
-                     + ", ".join(f"{name.replace('_', ' ')} {value:.2f}" for name, value in corners.items()) + " px")
-    return lines
 
 
 def _describe_field(s: dict) -> str:
@@ -206,7 +168,7 @@ def run_train(args) -> int:
         calibration_image=noise_image,
         device=args.device, seed=args.seed, quiet=args.quiet,
     )
-    from ..model_io import save_model
+    from ..model_files import save_model
 
     check_output(args.output, overwrite=args.overwrite)
     save_model(result.model, args.output, **result.metadata)
@@ -226,7 +188,7 @@ def _check_device(args) -> None:
 
 
 def _file_options(args):
-    from .batch import FileOptions
+    from ..files.batch import FileOptions
 
     return FileOptions(offset=tuple(args.offset), tile_shape=None if args.tile is None else (args.tile, args.tile),
                        device=args.device, intensity_range=args.range, output_dtype=args.dtype, chunks=args.chunks,
@@ -235,8 +197,8 @@ def _file_options(args):
 
 def run_deblur(args) -> int:
     from ..inference.output_dtype import output_dtype_for
-    from ..model_io import load_model
-    from .batch import is_batch, iter_deblur_file
+    from ..model_files import load_model
+    from ..files.batch import is_batch, iter_deblur_file
 
     output_dtype_for(args.dtype, np.float32)  # a bad --dtype fails before any work
     if is_batch(args.image):
@@ -258,8 +220,8 @@ def _deblur_batch(args) -> int:
     """Deblur every image of a folder or glob into the output folder, past bad files."""
     from tqdm.auto import tqdm
 
-    from ..model_io import load_model
-    from .batch import iter_deblur_files, plan_batch
+    from ..model_files import load_model
+    from ..files.batch import iter_deblur_files, plan_batch
 
     jobs, skipped = plan_batch(args.image, args.output, overwrite=args.overwrite)
     model = load_model(args.model)
@@ -312,7 +274,7 @@ def _citations(entries: list[str] | None) -> list[dict] | None:
 
 def run_export(args) -> int:
     from ..export import export_bioimageio
-    from ..model_io import load_model
+    from ..model_files import load_model
 
     _require_suffix(args.output, (".zip",), "a BioImage.IO package")
     check_output(args.output, overwrite=args.overwrite, inputs=[args.model])
@@ -340,11 +302,11 @@ def _info_devices() -> list[str]:
 
 
 def _info_model(path: str, full: bool = False) -> list[str]:
-    from ..model_io import read_model_info
+    from ..model_files import read_model_info
     from ..models.unet import build_model
 
     if path.lower().endswith(".zip"):  # a BioImage.IO package exported by this package
-        from ..model_io import load_model
+        from ..model_files import load_model
 
         model = load_model(path)
         cfg, meta = model.config, model.metadata
@@ -414,17 +376,19 @@ def _other_metadata(meta: dict, *, shown: tuple[str, ...], full: bool) -> list[s
 
 
 def _info_field(path: str, full: bool = False) -> list[str]:
+    from ..psf.calibration_report import calibration_report
     from ..psf.psf_field import PSFField
 
     field = PSFField.load(path)
     s = field.summary()
     lines = [f"{path}: {_describe_field(s)}"]
     if field.kind in ("beads", "pair"):
-        lines += [f"  {line}" for line in _calibration_report(field, s)]
+        lines += [f"  {line}" for line in calibration_report(field)]
     return lines + _other_metadata(s.get("metadata", {}), shown=_REPORTED, full=full)
 
 
-#: Metadata of a calibration that its report (:func:`_calibration_report`) already shows.
+#: Metadata of a calibration that its report (:func:`~napari_coordgate.psf.calibration_report.calibration_report`)
+#: already shows.
 _REPORTED = ("method", "method_reason", "n_used", "n_detected", "rejected", "held_out", "centroid_check",
              "aberrations", "explained_fraction")
 

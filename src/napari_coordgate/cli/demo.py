@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import write_image
+from ..files.images import write_image
 
 __all__ = ["run_demo", "DemoSettings", "FULL", "QUICK"]
 
@@ -110,10 +110,10 @@ def _strongest_gate(model) -> np.ndarray:
 
 
 def run_demo(args) -> int:
-    from .. import deblur
+    from ..inference import deblur
     from ..data import DEFAULT_NOISE, add_poisson_gaussian, make_specimen
-    from ..inference.normalization import IntensityScale
-    from ..model_io import save_model
+    from ..normalization import IntensityScale
+    from ..model_files import save_model
     from ..psf.bead_target import render_bead_target
     from ..psf.beads import calibrate_from_beads
     from ..psf.simulate import simulate_lens

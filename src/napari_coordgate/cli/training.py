@@ -7,51 +7,13 @@ import math
 import time
 from dataclasses import dataclass
 
+from ..pretrained.starting_model import START_FROM, build_named_model, starting_model
 from .progress import progress_bar
 
 __all__ = ["build_named_model", "starting_model", "train_model", "TrainedModel", "DEFAULT_STEPS", "START_FROM"]
 
 #: Steps when neither ``steps`` nor ``minutes`` is given.
 DEFAULT_STEPS = 2000
-_ARCHS = {"cgunet": "CGUNet", "unet": "UNet", "coordconv": "CoordConvUNet"}
-#: Where a training starts: "auto" (the shipped base when one has this architecture, else a new
-#: model), "base" (the shipped base, or an error), "scratch" (a new model).
-START_FROM = ("auto", "base", "scratch")
-
-
-def build_named_model(arch: str, depth: int, base_channels: int, field_shape):
-    """``arch`` is ``cgunet``, ``unet`` or ``coordconv`` (or a class name)."""
-    from ..models.unet import build_model
-
-    name = _ARCHS.get(arch.lower(), arch)
-    return build_model({"arch": name, "depth": int(depth), "base_channels": int(base_channels),
-                        "field_shape": list(field_shape)})
-
-
-def starting_model(start_from: str, arch: str, depth: int, base_channels: int, field_shape, gates: str = "base"):
-    """The model a training starts from, and a few words saying which.
-
-    ``start_from`` is one of :data:`START_FROM` or the path of a model file
-    (fine-tuned further; its architecture wins over ``arch``, ``depth`` and
-    ``base_channels``, and its field must be ``field_shape``).
-    """
-    from ..model_io import load_model
-    from ..pretrained import base_model, find_base
-
-    name = _ARCHS.get(arch.lower(), arch)
-    if start_from not in START_FROM:
-        model = load_model(start_from)
-        if model.field_shape is not None and tuple(model.field_shape) != tuple(field_shape):
-            raise ValueError(f"{start_from} is a model for a {tuple(model.field_shape)} field; this calibration's "
-                             f"field is {tuple(field_shape)}")
-        return model, f"the model in {start_from}"
-    base = find_base(name, depth, base_channels) if start_from != "scratch" else None
-    if start_from == "base" and base is None:
-        raise ValueError(f"no shipped base model is a {name}({depth}) with {base_channels} channels; the base is a "
-                         "CGUNet(3) with 16 channels: use those, or start from scratch")
-    if base is not None:
-        return base_model(field_shape, base, gates=gates), f"the shipped base model {base}"
-    return build_named_model(arch, depth, base_channels, field_shape), "scratch"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 from scipy import ndimage
 from skimage.restoration import estimate_sigma
 
-from ..inference.normalization import DEFAULT_PERCENTILES
+from ..normalization import DEFAULT_PERCENTILES
 from ..validation import number
 
 __all__ = ["add_poisson_gaussian", "add_poisson_gaussian_torch", "estimate_noise", "resolve_noise", "DEFAULT_NOISE"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..file_writing import atomic_write
+from ..files.atomic import atomic_write
 from .noise import add_poisson_gaussian
 from .specimens import make_specimen
 

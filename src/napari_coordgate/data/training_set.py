@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..inference.normalization import DEFAULT_PERCENTILES, IntensityScale
+from ..normalization import DEFAULT_PERCENTILES, IntensityScale
 from ..psf.psf_field import PSFField
 from ..validation import check_percentiles, integer, number
 from .noise import add_poisson_gaussian, add_poisson_gaussian_torch, resolve_noise

@@ -21,7 +21,7 @@ A CoordGate model is tied to positions in its calibrated field, so the input
 is the FULL field: fixed ``(1, 1, H, W)``, no parameterised size and no halo.
 Consumers must not tile it.
 
-Reading a package back is :mod:`.bioimageio_reader`'s job.
+Reading a package back is :mod:`napari_coordgate.model_files.bioimageio_package`'s job.
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..inference.normalization import DEFAULT_PERCENTILES
+from ..normalization import DEFAULT_PERCENTILES
+from .._version import __version__
+from ..model_files import FORMAT_VERSION, INSTALL_EXTRA, WRAPPER_IMPORT, save_model
 from ..models.unet import UNet, build_model
 from .bioimageio_wrapper import CoordGateBioImageIO
 
 __all__ = ["export_bioimageio", "PackageExistsError", "DEFAULT_CITATIONS", "WRAPPER_IMPORT"]
 
-#: Where the package's ``pytorch_state_dict`` architecture is imported from.
-WRAPPER_IMPORT = ("napari_coordgate.export.bioimageio_wrapper", "CoordGateBioImageIO")
 #: Cited unless ``cite`` says otherwise: the CoordGate paper and this project.
 DEFAULT_CITATIONS: tuple[dict, ...] = (
     {"text": "Howard, Norreys & Döpp, \"CoordGate: Efficiently Computing Spatially-Varying Convolutions in "
@@ -57,7 +57,6 @@ DEFAULT_CITATIONS: tuple[dict, ...] = (
              "U-Nets, inside napari (the software that trained and exported this model)",
      "url": "https://pypi.org/project/napari-coordgate/"},
 )
-_EXTRA = 'pip install "napari-coordgate[bioimageio]"'
 _NAME_CHARS = set(string.ascii_letters + string.digits + "_+- ()")
 _INPUT_ID, _OUTPUT_ID = "raw", "deblurred"
 
@@ -186,7 +185,7 @@ def _import_spec():
         from bioimageio.spec import load_description, save_bioimageio_package
         from bioimageio.spec.model import v0_5
     except ImportError as err:
-        raise ImportError(f"BioImage.IO export needs bioimageio.spec ({err}); install it with {_EXTRA}") from None
+        raise ImportError(f"BioImage.IO export needs bioimageio.spec ({err}); install it with {INSTALL_EXTRA}") from None
     _check_pydantic()
     return v0_5, save_bioimageio_package, load_description
 
@@ -355,7 +354,6 @@ def _readme(model: UNet, field, name: str, description: str, checks: Mapping[str
 
 
 def _environment_yaml() -> str:
-    from .. import __version__
 
     return ("name: napari-coordgate\nchannels:\n  - conda-forge\n  - nodefaults\ndependencies:\n"
             f"  - python>=3.10\n  - pytorch>={torch.__version__.split('+')[0].rsplit('.', 1)[0]}\n  - pip\n"
@@ -456,9 +454,7 @@ def export_bioimageio(
     v0_5, save_package, load_description = _import_spec()
     from pydantic import ValidationError
 
-    from .. import __version__
-    from ..file_writing import atomic_write
-    from ..model_io import FORMAT_VERSION, save_model
+    from ..files.atomic import atomic_write
     from .cover import write_cover
 
     cpu = _cpu_copy(model)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from ..inference.normalization import DEFAULT_PERCENTILES
+from ..normalization import DEFAULT_PERCENTILES
 from ..models.unet import UNet, build_model
 from ..validation import check_percentiles
 

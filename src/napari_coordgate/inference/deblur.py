@@ -15,11 +15,11 @@ from ..device import resolve_device
 from ..models.unet import UNet
 from ..precision import ComputeMode, compute_mode
 from ..validation import check_image, check_intensity_range, check_offset, int_pair
-from .normalization import DEFAULT_PERCENTILES, IntensityScale
+from ..normalization import DEFAULT_PERCENTILES, IntensityScale
 from .output_dtype import OutputCast
 from .tiling import minimum_tile, plan_tiles
 
-__all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "describe_source", "DEFAULT_TILE"]
+__all__ = ["deblur", "iter_deblur", "DeblurProgress", "check_image", "check_fits", "describe_source", "DEFAULT_TILE"]
 
 #: Default tile side: large enough for any depth up to 6, small enough for a laptop.
 DEFAULT_TILE = 1024
@@ -36,7 +36,12 @@ class DeblurProgress:
     message: str = ""
 
 
-def _check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) -> tuple[int, int]:
+def check_fits(model: UNet, plane_shape: Sequence[int], offset: Sequence[int]) -> tuple[int, int]:
+    """Check that a plane of ``plane_shape`` placed at ``offset`` in the model's field lies inside it.
+
+    Returns the offset as two ints; raises ValueError, naming the plane, the
+    offset and the field, when it does not fit. A model without a field fits anything.
+    """
     oy, ox = check_offset(offset)
     field = model.field_shape
     if field is None:
@@ -114,7 +119,7 @@ def iter_deblur(
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a napari_coordgate model (UNet, CGUNet, CoordConvUNet), got {type(model).__name__}")
     plane_shape = arr.shape[-2:]
-    oy, ox = _check_fits(model, plane_shape, offset)
+    oy, ox = check_fits(model, plane_shape, offset)
     dev = resolve_device(device)
     mode = compute_mode(dev, precision)
     margin = model.receptive_radius

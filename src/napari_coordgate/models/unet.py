@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..inference.normalization import DEFAULT_PERCENTILES
+from ..normalization import DEFAULT_PERCENTILES
 from .blocks import CoordConvBlock, GatedBlock, PlainBlock
 from .coord_grid import as_offsets
 from .coordgate import CoordGate
@@ -36,9 +36,10 @@ class UNet(nn.Module):
         Number of resolution levels (>= 1).
     base_channels : int
         Channels at full resolution; doubled at every level.
-    field_shape : (H, W), optional
+    field_shape : (H, W), optional, keyword-only
         The calibrated field. Plain U-Nets do not use it, but it is stored so
-        that inference can check that images fit.
+        that inference can check that images fit. Keyword-only in every
+        architecture, so that the three take their arguments alike.
     residual : bool
         If True (default) the network predicts a correction that is added to
         its input; if False it predicts the image directly.
@@ -61,8 +62,8 @@ class UNet(nn.Module):
         self,
         depth: int = 3,
         base_channels: int = 32,
-        field_shape: Sequence[int] | None = None,
         *,
+        field_shape: Sequence[int] | None = None,
         residual: bool = True,
         **block_options,
     ) -> None:
@@ -174,7 +175,7 @@ class CGUNet(UNet):
     ----------
     depth, base_channels, residual
         As for :class:`UNet`.
-    field_shape : (H, W)
+    field_shape : (H, W), keyword-only
         The calibrated field (required).
     gate_hidden : int
         Width of the gate MLPs' hidden layers.
@@ -189,15 +190,15 @@ class CGUNet(UNet):
     def __init__(
         self,
         depth: int = 3,
-        field_shape: Sequence[int] | None = None,
         base_channels: int = 32,
         *,
+        field_shape: Sequence[int] | None = None,
         residual: bool = True,
         gate_hidden: int = 32,
         gate_layers: int = 2,
     ) -> None:
         super().__init__(
-            depth, base_channels, field_shape, residual=residual,
+            depth, base_channels, field_shape=field_shape, residual=residual,
             gate_hidden=int(gate_hidden), gate_layers=int(gate_layers),
         )
         self.set_gate_cache(GATE_CACHE_BYTES)
@@ -229,12 +230,12 @@ class CoordConvUNet(UNet):
     def __init__(
         self,
         depth: int = 3,
-        field_shape: Sequence[int] | None = None,
         base_channels: int = 32,
         *,
+        field_shape: Sequence[int] | None = None,
         residual: bool = True,
     ) -> None:
-        super().__init__(depth, base_channels, field_shape, residual=residual)
+        super().__init__(depth, base_channels, field_shape=field_shape, residual=residual)
 
 
 #: Deepest U-Net built: eight levels already see over 1000 px and hold 128x the base channels.
@@ -251,9 +252,4 @@ def build_model(config: dict) -> UNet:
     arch = config.pop("arch", None)
     if arch not in MODEL_CLASSES:
         raise ValueError(f"unknown model architecture {arch!r}; known: {sorted(MODEL_CLASSES)}")
-    cls = MODEL_CLASSES[arch]
-    if arch == "UNet":
-        return cls(**config)
-    depth = config.pop("depth")
-    field_shape = config.pop("field_shape")
-    return cls(depth, field_shape, **config)
+    return MODEL_CLASSES[arch](**config)

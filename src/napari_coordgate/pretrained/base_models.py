@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..model_io import load_model
+from ..model_files import load_model
 from ..models.coordgate import GateMLP
 from ..models.unet import UNet, build_model
 from ..validation import int_pair

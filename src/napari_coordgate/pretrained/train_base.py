@@ -28,7 +28,7 @@ import torch
 
 from ..data.lens_mixture import LensMixture
 from ..data.training_set import make_training_set
-from ..model_io import save_model
+from ..model_files import save_model
 from ..models.unet import CGUNet
 from ..training.train import train
 from .base_models import REGISTRY_FILE, registry
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> Path:
     data = build_data(args.lenses, args.field, args.seed, args.patch)
     build_s = time.perf_counter() - t0
     print(f"{args.lenses} lenses built in {build_s:.0f} s", flush=True)
-    model = CGUNet(args.depth, (args.field, args.field), base_channels=args.width)
+    model = CGUNet(args.depth, field_shape=(args.field, args.field), base_channels=args.width)
     how = {"steps": args.steps} if args.steps else {"time_budget_s": 60.0 * args.minutes}
     gen = train(model, data, lr=args.lr, batch_size=args.batch_size, val_every=500, preview=False, seed=args.seed,
                 device="cpu", **how)

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from .field_polynomials import monomials, n_monomials
-from .pupil_field import _EVEN_TERMS, ABERRATIONS, PupilFieldModel
+from .pupil_field import EVEN_TERMS, ABERRATIONS, PupilFieldModel
 
 __all__ = ["AxialPupilFieldModel", "AXIAL_PARAMETERS"]
 
@@ -69,7 +69,7 @@ _LAWS = {
     "trefoil_30": [(0, "trefoil_30", 1.0)],
 }
 #: Parameters of the terms even in the pupil (their joint sign is a convention, see :mod:`.pupil_field`).
-_EVEN_PARAMETERS = sorted({p for name in _EVEN_TERMS for _, p, _ in _LAWS[name]}, key=AXIAL_PARAMETERS.index)
+_EVEN_PARAMETERS = sorted({p for name in EVEN_TERMS for _, p, _ in _LAWS[name]}, key=AXIAL_PARAMETERS.index)
 
 
 def _law_matrices() -> list[np.ndarray]:

@@ -21,7 +21,7 @@ from .field_interp import clean_psf_tails, node_coordinates, psf_fwhm
 from .image_checks import as_real_image
 from .psf_field import PSFField
 
-__all__ = ["calibrate_nodes"]
+__all__ = ["calibrate_nodes", "bead_widths", "saturation_level"]
 
 #: Pixels around a patch used for the local background and the sub-pixel shift.
 _MARGIN = 3
@@ -119,7 +119,7 @@ def calibrate_nodes(
     say = report or (lambda message: None)
     raw = np.asarray(image)
     data = as_real_image(raw, "bead")
-    level = _saturation_level(raw, saturation)
+    level = saturation_level(raw, saturation)
     if grid is not None:
         if len(grid) != 2 or min(grid) < 1:
             raise ValueError(f"grid must be two positive numbers of cells (gy, gx); got {grid}")
@@ -192,7 +192,9 @@ def calibrate_nodes(
     return PSFField(psfs, data.shape, kind="beads", metadata=metadata)
 
 
-def _saturation_level(raw: np.ndarray, saturation: float | None) -> float | None:
+def saturation_level(raw: np.ndarray, saturation: float | None) -> float | None:
+    """The pixel value at or above which a bead counts as saturated: ``saturation`` if given, else the
+    maximum of an integer dtype, or a clipped plateau of a float image (None when there is none)."""
     if saturation is not None:
         return float(saturation)
     if np.issubdtype(raw.dtype, np.integer):
@@ -226,7 +228,7 @@ def _choose_psf_size(
             raise ValueError(f"image of shape {tuple(shape)} is too small for PSF patches of size {psf_size}")
     cap = min(shape) // 2
     cap = max(cap - 1 + cap % 2, 3)
-    widths = _bead_widths(found, ~saturated & (found.snr >= min_snr), data, cap)
+    widths = bead_widths(found, ~saturated & (found.snr >= min_snr), data, cap)
     spread = 1.4826 * np.median(np.abs(widths - np.median(widths)))
     widths = widths[widths <= np.median(widths) + 5 * max(spread, 0.1 * np.median(widths))]
     typical = float(np.percentile(widths, 80))
@@ -255,7 +257,7 @@ def _separation(k: int, typical_width: float, min_separation: float | None) -> f
     return float(min_separation) if min_separation is not None else k / 2 + typical_width
 
 
-def _bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
+def bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
     """FWHM of the good beads that are isolated and far enough from the edge (detection sizes otherwise)."""
     shape = data.shape
     tree = cKDTree(found.centres)

@@ -9,7 +9,7 @@ import numpy as np
 from ..cancellation import cancellable
 from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
-from .bead_nodes import _bead_widths, _saturation_level, calibrate_nodes
+from .bead_nodes import bead_widths, saturation_level, calibrate_nodes
 from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report, unexplained_fraction
 from .centroid import centre_on_centroid
 from .centroid_check import check_centroids
@@ -176,7 +176,7 @@ def calibrate_from_beads(
                                 saturation=saturation, min_separation=min_separation, report=report)
         field.metadata.update(method="nodes", method_reason="asked for", optics=optics, warnings=[])
         return field
-    level = _saturation_level(raw, saturation)
+    level = saturation_level(raw, saturation)
     if data.max() == data.min():
         if (saturation is not None or np.issubdtype(raw.dtype, np.integer)) and data.max() >= level:
             raise ValueError(f"the bead image is saturated: every pixel is at {level:g}; use a shorter exposure "
@@ -438,7 +438,7 @@ def _psf_size(psf_size: int | None, found: BeadCandidates, good: np.ndarray, dat
     cap = max(cap - 1 + cap % 2, 3)
     if psf_size is not None:
         return checked_psf_size(psf_size, cap, data.shape)
-    widths = _bead_widths(found, good, data, cap)
+    widths = bead_widths(found, good, data, cap)
     spread = 1.4826 * np.median(np.abs(widths - np.median(widths)))
     widths = widths[widths <= np.median(widths) + 5 * max(spread, 0.1 * np.median(widths))]
     size = int(np.ceil(_SIZE_PER_WIDTH * np.percentile(widths, 95)))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from scipy import fft as sp_fft
 
-from ..file_writing import apply_umask
+from ..files.atomic import atomic_write
 from .field_interp import node_coordinates, psf_fwhm, tent_weights, unit_sum
 
 __all__ = ["PSFField", "FIELD_KINDS", "is_psf_field_file"]
@@ -286,15 +285,13 @@ class PSFField:
             "field_shape": list(self.field_shape),
             "metadata": self.metadata,
         }
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, psfs=self.psfs, header=np.array(json.dumps(header)))
-            apply_umask(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(header)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a name
+                np.savez(fh, psfs=self.psfs, header=np.array(text))
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PSFField:

@@ -69,7 +69,7 @@ import torch
 
 from .field_polynomials import monomial_names, monomials, n_monomials
 
-__all__ = ["PupilFieldModel", "ABERRATIONS"]
+__all__ = ["PupilFieldModel", "ABERRATIONS", "EVEN_TERMS"]
 
 #: (name, largest field order) of each aberration term, in the order of the phase basis.
 ABERRATIONS = (
@@ -113,7 +113,7 @@ def _pixel_filter(taps: int = PIXEL_FILTER_TAPS, band: float = PIXEL_FILTER_BAND
 
 
 #: Terms even in the pupil (unchanged by a point reflection); their joint sign is fixed by convention.
-_EVEN_TERMS = ("defocus", "astigmatism_0", "astigmatism_45", "spherical", "spherical_2")
+EVEN_TERMS = ("defocus", "astigmatism_0", "astigmatism_45", "spherical", "spherical_2")
 
 
 class PupilFieldModel(torch.nn.Module):
@@ -252,12 +252,12 @@ class PupilFieldModel(torch.nn.Module):
             uv = torch.cartesian_prod(side, side)
             mean_defocus = float((monomials(uv, self._orders[0]) @ self.coefficients[0]).mean())
             if abs(mean_defocus) < 1e-9:
-                even = torch.cat([c for (name, _), c in zip(ABERRATIONS, self.coefficients) if name in _EVEN_TERMS])
+                even = torch.cat([c for (name, _), c in zip(ABERRATIONS, self.coefficients) if name in EVEN_TERMS])
                 mean_defocus = float(even[torch.argmax(even.abs())]) if even.numel() else 0.0
             if mean_defocus >= 0:
                 return False
             for (name, _), coefficients in zip(ABERRATIONS, self.coefficients):
-                if name in _EVEN_TERMS:
+                if name in EVEN_TERMS:
                     coefficients.neg_()
         return True
 

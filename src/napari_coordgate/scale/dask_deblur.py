@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..inference.deblur import _check_fits
+from ..inference.deblur import check_fits
 from ..validation import check_image, check_intensity_range, int_pair
 from ..inference.deblur import deblur as deblur_array
 from ..models.unet import UNet, build_model
@@ -266,7 +266,7 @@ def deblur_dask(
             raise TypeError(f"image must hold real numbers, got dtype {arr.dtype}")
     else:
         arr = da.from_array(check_image(image), chunks=-1)
-    oy, ox = _check_fits(model, arr.shape[-2:], offset)
+    oy, ox = check_fits(model, arr.shape[-2:], offset)
     n_planes = int(np.prod(arr.shape[:-2], dtype=np.int64))
     if intensity_range is None:
         ranges = plane_intensity_ranges(arr, model.percentiles)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..inference.normalization import DEFAULT_PERCENTILES
+from ..normalization import DEFAULT_PERCENTILES
 
 __all__ = ["plane_intensity_ranges", "percentiles_from_histogram"]
 

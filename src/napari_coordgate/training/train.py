@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..data.lens_mixture import LensMixture
 from ..data.training_set import TrainingSet
 from ..device import describe_device, resolve_device
-from ..model_io import save_model
+from ..model_files import save_model
 from ..models.unet import UNet
 from ..precision import compute_mode
 from ..validation import integer, number

@@ -1,4 +1,4 @@
-"""Image files for the command line: TIFF / OME-TIFF, Zarr and NumPy ``.npy``.
+"""Image files for the command line and the Deblur dock: TIFF / OME-TIFF, Zarr and NumPy ``.npy``.
 
 Reading is lazy where it matters: a Zarr store, and a TIFF larger than
 ``LAZY_BYTES``, open as dask arrays that are read chunk by chunk. Writing takes
@@ -11,15 +11,13 @@ new file is complete.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..file_writing import apply_umask
+from .atomic import atomic_write
 
 __all__ = ["ImageSource", "image_format", "open_image", "check_output", "write_image", "LAZY_BYTES"]
 
@@ -288,29 +286,9 @@ def write_image(
     """
     fmt = image_format(path)
     path = check_output(path, overwrite=overwrite)
-    parent = path.parent
-    if fmt == "zarr":
-        tmp = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-        shutil.rmtree(tmp)
-    else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-        os.close(fd)
     dtype = np.dtype(data.dtype if convert is None else convert.dtype)
-    try:
-        if fmt == "tiff":
-            _write_tiff(tmp, path, data, axes, progress, convert, dtype)
-        elif fmt == "zarr":
-            _write_zarr(tmp, data, progress, convert, dtype)
-        else:
-            _write_npy(tmp, data, progress, convert, dtype)
-        apply_umask(tmp)
-        if path.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    writers = {"tiff": lambda tmp: _write_tiff(tmp, path, data, axes, progress, convert, dtype),
+               "zarr": lambda tmp: _write_zarr(tmp, data, progress, convert, dtype),
+               "npy": lambda tmp: _write_npy(tmp, data, progress, convert, dtype)}
+    atomic_write(path, writers[fmt], folder=fmt == "zarr")
     return path

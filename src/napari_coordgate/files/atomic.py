@@ -11,6 +11,7 @@ calibrations and results (with umask 022: 0644, folders 0755).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,14 +46,18 @@ def apply_umask(path: str | os.PathLike) -> None:
             os.chmod(os.path.join(folder, name), 0o666 & ~mask)
 
 
-def atomic_write(path: Path, write: Callable[[str], object], suffix: str = ".tmp") -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``.
+def atomic_write(path: Path, write: Callable[[str], object], suffix: str = ".tmp", *, folder: bool = False) -> None:
+    """Call ``write(tmp_path)`` then move the temporary file (or folder) onto ``path``.
 
     The temporary file is in the same folder and ends in ``suffix`` (for writers
     that insist on an extension, e.g. ``".partial.zip"``); it is removed if
-    ``write`` fails, leaving any previous ``path`` intact.
+    ``write`` fails, leaving any previous ``path`` intact. It gets the modes the
+    user's umask gives new files (:func:`apply_umask`). With ``folder=True``
+    ``write`` creates a folder at ``tmp_path`` (a Zarr store, say), which then
+    replaces any folder at ``path``.
     """
-    if path.is_dir():
+    path = Path(path)
+    if path.is_dir() and not folder:
         raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
     for parent in path.parents:
         if parent.exists():
@@ -60,17 +65,24 @@ def atomic_write(path: Path, write: Callable[[str], object], suffix: str = ".tmp
                 raise NotADirectoryError(f"cannot save to {path}: {parent} is a file, not a folder")
             break
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    if folder:
+        tmp = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.rmdir(tmp)  # the name is reserved; the writer makes the folder
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
     try:
         write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if not folder:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         apply_umask(tmp)
+        if folder and path.is_dir():
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

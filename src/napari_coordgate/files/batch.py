@@ -2,7 +2,7 @@
 
 ``coordgate deblur`` (and the Deblur widget's "Deblur a folder…") takes one
 image, a folder or a glob. A folder means every image file directly inside it
-(by the suffixes :func:`.io.image_format` knows); a glob (``"run1/*.tif"``,
+(by the suffixes :func:`.images.image_format` knows); a glob (``"run1/*.tif"``,
 ``"**/*.ome.tif"``) means the image files it matches. Each output keeps its
 input's file name, inside the output folder. Files are processed one after the
 other and nothing of one is kept for the next, so memory does not grow with
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import image_format, open_image, write_image
+from .images import image_format, open_image, write_image
 
 __all__ = ["BatchJob", "FileOptions", "FileEvent", "is_batch", "plan_batch", "iter_deblur_file", "iter_deblur_files"]
 
@@ -155,7 +155,7 @@ def iter_deblur_file(source_path: Path, output: Path, model, options: FileOption
     ``options.scheduler`` is set, is deblurred chunk by chunk with dask and
     written band by band.
     """
-    from ..inference.deblur import _check_fits, check_image, iter_deblur
+    from ..inference.deblur import check_fits, check_image, iter_deblur
     from ..inference.output_dtype import OutputCast
 
     source_path, output = Path(source_path), Path(output)
@@ -163,7 +163,7 @@ def iter_deblur_file(source_path: Path, output: Path, model, options: FileOption
     shape = tuple(source.array.shape)
     if len(shape) < 2 or 0 in shape:
         raise ValueError(f"{source_path}: image must be at least 2D (Y, X) and non-empty, got shape {shape}")
-    _check_fits(model, shape[-2:], options.offset)
+    check_fits(model, shape[-2:], options.offset)
     cast = OutputCast.for_input(options.output_dtype, source.array.dtype)
     t0 = time.perf_counter()
     chunked = source.lazy or options.chunks is not None or options.scheduler is not None
