@@ -334,7 +334,9 @@ def independent_lens(name: str, field_shape: tuple[int, int] = (256, 256), grid:
 
 # ------------------------------------------------------------------------ bead slides
 #: Bead-slide layouts understood by :func:`render_slide`.
-LAYOUTS = ("dense", "grid", "partial", "clipped", "sparse")
+LAYOUTS = ("dense", "grid", "partial", "clipped", "sparse", "sensor")
+#: Beads on a ``"sensor"`` slide, whatever the field's size: a whole-sensor calibration slide (issue #21).
+SENSOR_BEADS = 1000
 
 
 def _dart_throw(rng: np.random.Generator, n: int, low: np.ndarray, high: np.ndarray, spacing: float,
@@ -368,6 +370,8 @@ def slide_positions(layout: str, field_shape: tuple[int, int], rng: np.random.Ge
         return np.clip(points[keep], 1.0, [H - 2.0, W - 2.0])
     if layout == "sparse":  # the calibration issue's slide: about 150 beads at random on 384 x 384
         return _dart_throw(rng, int(round(66 * scale**2)), np.array([2.0, 2.0]), np.array([H - 3.0, W - 3.0]), 12.0)
+    if layout == "sensor":  # about 1000 beads at random, at least 24 px apart, on a field of any size
+        return _dart_throw(rng, SENSOR_BEADS, np.array([2.0, 2.0]), np.array([H - 3.0, W - 3.0]), 24.0)
     if layout == "partial":
         return _dart_throw(rng, int(round(75 * scale**2)), np.array([2.0, 2.0]), np.array([H - 3.0, 0.55 * W]), 10.0)
     if layout == "clipped":
@@ -418,7 +422,9 @@ def render_slide(
         (some on it, some just outside) and ~60 sparse beads inside.
         ``sparse``: ~66 random beads at least 12 px apart (148 on a 384 x 384
         field: the calibration issue's slide of about 150 beads).
-        (Counts for 256 x 256; larger fields keep the density.)
+        ``sensor``: 1000 random beads at least 24 px apart, whatever the
+        field's size (a whole-sensor slide).
+        (Counts for 256 x 256; larger fields keep the density, except ``sensor``.)
     seed : int
         Seed for positions, brightness and noise.
     field_shape : (H, W)

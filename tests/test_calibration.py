@@ -363,3 +363,25 @@ def test_without_the_optics_the_pupil_is_kept_unless_an_empirical_model_is_clear
     # Beads in half the field: the empirical model cannot know the other half, so the pupil stays.
     chosen, reason = choose([worse, empirical], coverage=0.51)
     assert chosen is worse and "cover only 51% of the field" in reason
+
+
+def test_a_slide_with_many_beads_chooses_its_model_on_a_spread_subset(lens, bead_slide, monkeypatch):
+    """Beyond TRIAL_BEADS the models are fitted on a subset spread over the field; every bead enters the final fit."""
+    from napari_coordgate.psf import beads
+
+    image, true_positions = bead_slide
+    monkeypatch.setattr(beads, "TRIAL_BEADS", 30)
+    messages = []
+    field = calibrate_from_beads(image, report=messages.append, **OPTICS)
+    meta = field.metadata
+    subset_message = next(m for m in messages if m.startswith("choosing the field model on 30 of the"))
+    every = next(m for m in messages if m.startswith("fitting all ") and "under the pupil model" in m)
+    assert messages.index(subset_message) < messages.index(every)
+    assert meta["method"] == "pupil" and meta["n_used"] >= 55 and meta["held_out"]["n_beads"] == 6
+    distance, _ = cKDTree(true_positions).query(np.array(meta["beads"]))
+    assert np.median(distance) < 0.5
+    H, W = field.field_shape
+    corners = [(4, 4), (4, W - 5), (H - 5, 4), (H - 5, W - 5)]
+    inner = [(y, x) for y in (40, 96, 150) for x in (40, 96, 150)]
+    assert np.median(correlations_at(field, lens, inner)) >= 0.95
+    assert correlations_at(field, lens, corners).min() >= 0.8

@@ -115,6 +115,11 @@ class SceneFit:
     gain: float
     loss: float
 
+    def select(self, which: np.ndarray) -> SceneFit:
+        """The same fit for the beads ``which`` (a boolean mask or indices) only."""
+        return SceneFit(self.positions[which], self.fluxes[which], self.flux_errors[which], self.chi2[which],
+                        self.chi2_null[which], self.n_pixels[which], self.gain, self.loss)
+
 
 def _background_interpolation(shape, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Bilinear weights ``(m, 4)`` and node indices ``(m, 4)`` of a coarse background grid at ``pixels``."""

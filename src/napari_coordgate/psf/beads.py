@@ -9,8 +9,9 @@ import numpy as np
 from ..cancellation import cancellable
 from .bead_detection import BeadCandidates, detect_beads
 from .bead_fit import BeadScene, SceneFit, fit_scene
-from .bead_nodes import bead_widths, saturation_level, calibrate_nodes
+from .bead_nodes import bead_widths, calibrate_nodes, saturation_level
 from .bead_report import MAX_UNEXPLAINED, check_bead_count, check_spread, held_out_report, unexplained_fraction
+from .bead_subset import spread_subset
 from .centroid import centre_on_centroid
 from .centroid_check import check_centroids
 from .empirical_field import EmpiricalFieldModel
@@ -47,6 +48,11 @@ _HOT_PIXEL_FRACTION = 0.6
 _BLEND_UNEXPLAINED = 0.25
 #: From this NA on, a pupil model without the immersion index (scalar, paraxial defocus) is warned about.
 _VECTORIAL_NA = 0.7
+#: On a slide with more usable beads than this (a whole sensor's), the field models are fitted and compared
+#: on this many beads spread over the field (:func:`.bead_subset.spread_subset`); every bead then enters
+#: the final fit, which starts from the chosen model. A few hundred beads pin down a pupil model's
+#: field laws; each fit costs in proportion to the beads it renders.
+TRIAL_BEADS = 400
 
 
 @cancellable
@@ -235,20 +241,30 @@ def calibrate_from_beads(
         say(f"{int(faint.sum())} faint and {int((misfit & ~faint).sum())} inconsistent beads dropped")
     scene = BeadScene(data, scene.background, scene.read_variance, k, positions,
                       excluded | _exclusion_mask(data.shape, first.positions[~keep], k, core_only=True))
-    start = SceneFit(positions, first.fluxes[keep], first.flux_errors[keep], first.chi2[keep], first.chi2_null[keep],
-                     first.n_pixels[keep], first.gain, first.loss)
+    start = first.select(keep)
 
-    held_out = np.zeros(len(positions), bool)
-    held_out[np.random.default_rng(0).permutation(len(positions))[: max(3, int(round(_HELD_OUT * len(positions))))]] = True
+    # The models are fitted and compared on every bead, or on a subset spread over the field of a slide with
+    # many; the beads outside the subset stay out of those fits (their cores excluded, as for misfits).
+    trial_scene, trial_start = scene, start
+    subset = spread_subset(positions, significance[keep], data.shape, TRIAL_BEADS)
+    if not subset.all():
+        say(f"choosing the field model on {int(subset.sum())} of the {len(positions)} beads, spread over the field")
+        trial_scene = BeadScene(data, scene.background, scene.read_variance, k, positions[subset],
+                                scene.excluded | _exclusion_mask(data.shape, positions[~subset], k, core_only=True))
+        trial_start = start.select(subset)
+    n_trial = len(trial_scene.positions)
+    held_out = np.zeros(n_trial, bool)
+    held_out[np.random.default_rng(0).permutation(n_trial)[: max(3, int(round(_HELD_OUT * n_trial)))]] = True
     results = []
-    for name, model in trial_models(method, optics, scene, start_kernel, data.shape, gain, report):
-        begin, rounds = start, {}
+    for name, model in trial_models(method, optics, trial_scene, start_kernel, data.shape, gain, report):
+        begin, rounds = trial_start, {}
         if model is FREE_LAW:  # the symmetric pupil just fitted, its field polynomials set free: a short refinement
             model, begin, rounds = results[-1]["model"].free_law(), results[-1]["fit"], _WARM_ROUNDS
         say(f"fitting the {name} model")
-        fit = fit_scene(scene, model, fitted=~held_out, free=~held_out, start=begin, regularisation=ridge(model),
+        fit = fit_scene(trial_scene, model, fitted=~held_out, free=~held_out, start=begin, regularisation=ridge(model),
                         gain=gain, report=report, **rounds)
-        check = fit_scene(scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain, rounds=2)
+        check = fit_scene(trial_scene, model, fitted=held_out, free=held_out, fit_model=False, start=fit, gain=gain,
+                          rounds=2)
         unexplained = unexplained_fraction(check.chi2[held_out], check.chi2_null[held_out], check.n_pixels[held_out])
         results.append({"name": name, "model": model, "fit": fit, "check": check,
                         "unexplained": unexplained if unexplained is not None else 0.0})
@@ -287,27 +303,32 @@ def calibrate_from_beads(
     cap = min(data.shape) // 2
     widest = min(_LARGEST_PER_FIT * k + 1, cap - 1 + cap % 2)
     largest = None if psf_size else widest
+    if subset.all():
+        every = fit
+    else:
+        # Every bead under the chosen model as it stands; the beads it cannot fit go before the final fit.
+        say(f"fitting all {len(scene.positions)} beads under the {name} model")
+        every = fit_scene(scene, model, fit_model=False, start=start, gain=gain, rounds=2)
+        scene, every = _without_misfits(scene, every, reasons, candidates[keep], name, say)
     if isinstance(model, PupilFieldModel):
         # The beads' tails add up to a veil that the detection's tile medians took for background.
         say("estimating the background under the beads' modelled light")
-        scene = BeadScene(data, background_under_beads(data, model, check.positions, check.fluxes, widest),
+        light = check if subset.all() else every
+        scene = BeadScene(data, background_under_beads(data, model, light.positions, light.fluxes, widest),
                           scene.read_variance, k, scene.positions, scene.excluded)
     say(f"fitting the {name} model to all {len(scene.positions)} beads")
     # Full rounds: the fifth of the beads held out so far moves the model (with two rounds at most, the far
-    # corners of a half-field slide moved 0.95 px instead of 0.61 px).
-    final = fit_scene(scene, model, start=fit, regularisation=ridge(model), gain=gain, report=report)
-    # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
-    bad = _misfits(final, np.ones(len(scene.positions), bool), tolerance=8.0, unexplained=_BLEND_UNEXPLAINED)
-    if bad.any() and (~bad).sum() >= len(bad) // 2:
-        kept_index = candidates[keep]
-        reasons[kept_index[bad]] = "inconsistent"
-        say(f"{int(bad.sum())} beads the {name} model cannot fit dropped (blends or debris)")
-        scene = BeadScene(data, scene.background, scene.read_variance, k, final.positions[~bad],
-                          scene.excluded | _exclusion_mask(data.shape, final.positions[bad], k, core_only=True))
-        start = SceneFit(*(getattr(final, f)[~bad] for f in ("positions", "fluxes", "flux_errors", "chi2", "chi2_null",
-                                                                "n_pixels")), final.gain, final.loss)
-        final = fit_scene(scene, model, start=start, regularisation=ridge(model), gain=gain, report=report,
-                          **_WARM_ROUNDS)
+    # corners of a half-field slide moved 0.95 px instead of 0.61 px). After a subset, the model has seen
+    # beads all over the field: a short refinement.
+    final = fit_scene(scene, model, start=every, regularisation=ridge(model), gain=gain, report=report,
+                      **({} if subset.all() else _WARM_ROUNDS))
+    if subset.all():
+        # Beads the chosen model cannot fit (blends, debris, dust) go, and the model is fitted again.
+        refit, final = _without_misfits(scene, final, reasons, candidates[keep], name, say)
+        if refit is not scene:
+            scene = refit
+            final = fit_scene(scene, model, start=final, regularisation=ridge(model), gain=gain, report=report,
+                              **_WARM_ROUNDS)
 
     grid_shape = grid or default_grid(data.shape)
     say(f"sampling the PSF field on a {grid_shape[0]} x {grid_shape[1]} grid")
@@ -396,6 +417,21 @@ def _check_grid(grid, shape) -> tuple[int, int] | None:
     if grid[0] > shape[0] or grid[1] > shape[1]:
         raise ValueError(f"grid {grid} has more cells than the image of shape {shape} has pixels")
     return grid
+
+
+def _without_misfits(scene: BeadScene, fit: SceneFit, reasons: np.ndarray, index: np.ndarray, name: str,
+                     say: Callable[[str], None]) -> tuple[BeadScene, SceneFit]:
+    """``scene`` and ``fit`` without the beads the model cannot fit (blends, debris, dust), marked in ``reasons``
+    (``index``: each of the scene's beads' place there); both unchanged when there are none, or too many to drop."""
+    bad = _misfits(fit, np.ones(len(scene.positions), bool), tolerance=8.0, unexplained=_BLEND_UNEXPLAINED)
+    if not bad.any() or (~bad).sum() < len(bad) // 2:
+        return scene, fit
+    reasons[index[bad]] = "inconsistent"
+    say(f"{int(bad.sum())} beads the {name} model cannot fit dropped (blends or debris)")
+    scene = BeadScene(scene.data, scene.background, scene.read_variance, scene.psf_size, fit.positions[~bad],
+                      scene.excluded | _exclusion_mask(scene.data.shape, fit.positions[bad], scene.psf_size,
+                                                       core_only=True))
+    return scene, fit.select(~bad)
 
 
 def _counts(reasons: np.ndarray) -> dict:

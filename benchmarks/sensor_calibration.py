@@ -1,0 +1,96 @@
+"""Calibrating a whole 2048 x 2048 sensor from a bead slide of about 1000 beads (issue #21).
+
+The lens comes from an independent PSF library (pyotf, or psfmodels), each
+bead's PSF computed for its own field position; the slide has 1000 beads at
+random (the ``sensor`` layout of :func:`independent_lens.slide_positions`),
+2e3-2e4 photons, background 100, Poisson and read noise.
+``calibrate_from_beads`` runs as the dock runs it (with or without the
+optics), and every progress message it reports is time-stamped, so the
+seconds of each stage are on record. Peak RSS is the process's; the PSFs are
+compared with the true lens on a 16 x 16 grid of field points
+(:func:`independent_lens.psf_metrics`).
+
+    python benchmarks/sensor_calibration.py --lens pyotf:coma --optics given
+    # -> results/sensor_calibration.jsonl (one line a run), the stage log on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+import torch
+
+from _common import RESULTS, machine
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lens", default="pyotf:coma", help="library:lens (pyotf:coma, psfmodels:strong, ...)")
+    p.add_argument("--field", type=int, default=2048)
+    p.add_argument("--optics", choices=["given", "unknown"], default="given")
+    p.add_argument("--psf-size", type=int, default=None, help="the fit window (default: chosen from the beads)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default=str(RESULTS / "sensor_calibration.jsonl"))
+    args = p.parse_args(argv)
+
+    from napari_coordgate import calibrate_from_beads
+
+    library, lens = args.lens.split(":")
+    shape = (args.field, args.field)
+    made = time.perf_counter()
+    if library == "pyotf":
+        from independent_lens import OPTICS, independent_lens, render_slide
+
+        truth = independent_lens(lens, shape)
+        image, positions, _ = render_slide(truth, "sensor", seed=args.seed)
+        optics = OPTICS[lens]
+    elif library == "psfmodels":
+        from psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
+
+        truth = psfmodels_lens(lens, shape)
+        image, positions, _ = render_psfmodels_slide(truth, "sensor", seed=args.seed)
+        optics = PSFMODELS_OPTICS[lens]
+    else:
+        raise SystemExit(f"unknown library {library!r}: pyotf or psfmodels")
+    print(f"{args.lens} on {shape[0]} x {shape[1]}: {len(positions)} beads, true kernels {truth.psf_size} px, "
+          f"slide made in {time.perf_counter() - made:.0f} s", flush=True)
+
+    stages = []
+    start = time.perf_counter()
+
+    def report(message: str) -> None:
+        stages.append([round(time.perf_counter() - start, 1), message])
+        print(f"  {stages[-1][0]:7.1f} s  {message}", flush=True)
+
+    field = calibrate_from_beads(image, report=report, psf_size=args.psf_size,
+                                 **(optics if args.optics == "given" else {}))
+    seconds = time.perf_counter() - start
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    from independent_lens import psf_metrics
+
+    metrics = psf_metrics(field, truth, exact=library == "pyotf")
+    meta = field.metadata
+    result = {
+        "lens": args.lens, "field": args.field, "optics": args.optics, "psf_size_given": args.psf_size,
+        "beads_on_slide": int(len(positions)), "n_detected": meta["n_detected"], "n_used": meta["n_used"],
+        "fit_psf_size": meta["fit_psf_size"], "kernel_px": field.psf_size, "method": meta["method"],
+        "seconds": round(seconds, 1), "peak_rss_gib": round(peak_gib, 2),
+        "psf_corr_median": round(metrics["all"]["corr"], 4), "psf_corr_corners": round(metrics["corners"]["corr"], 4),
+        "displacement_px_median": round(metrics["all"]["displacement_px"], 3),
+        "displacement_px_max": round(metrics["all"]["displacement_px_worst"], 3),
+        "held_out_unexplained": meta["held_out"]["unexplained_fraction"],
+        "stages": stages, "torch_threads": torch.get_num_threads(), **machine(),
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
+    with open(args.out, "a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
