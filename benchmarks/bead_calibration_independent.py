@@ -1,13 +1,13 @@
 """Does a bead calibration recover the real lens? Judged with an independent PSF library.
 
-For each test lens (:data:`independent_lens.LENSES`, computed with pyotf, not
+For each test lens (:data:`lib.independent_lens.LENSES`, computed with pyotf, not
 with this project's pupil code) and each bead-slide layout, a noisy slide is
 rendered (every bead's PSF computed at its own position) and calibrated with
 ``calibrate_from_beads``. The calibrated field is compared with the truth
-(:func:`independent_lens.psf_metrics`: PSF correlation, width and centroid
+(:func:`lib.independent_lens.psf_metrics`: PSF correlation, width and centroid
 errors over the field, at the corners and between beads) and by how well it
 reproduces the true blur of real microscopy specimens
-(:func:`independent_lens.blur_fidelity`).
+(:func:`lib.independent_lens.blur_fidelity`).
 
 Unless ``--no-train``, four networks are trained with the same budget and
 seed: a CG U-Net(3) and a plain U-Net(3) on data made with the true field and
@@ -28,30 +28,25 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import re
 import sys
 import time
 
 import numpy as np
 import torch
 
-from _common import RESULTS, TEST_SEED, machine, write_results
-from independent_lens import (LAYOUTS, LENSES, OPTICS, blur_fidelity, independent_lens, psf_metrics, render_slide,
-                              specimens)
-from train_quality import evaluate, parse_args as quality_args, scores, train_for
+from lib.calibration import calibrate
+from lib.classical import run_tuned
+from lib.common import TEST_SEED, machine, results_dir, write_results
+from lib.heldout import held_out
+from lib.independent_lens import (LAYOUTS, LENSES, OPTICS, blur_fidelity, independent_lens, psf_metrics,
+                                  render_slide, specimens)
+from lib.scoring import mean_scores
+from lib.training import train_models, training_args
 
-from napari_coordgate import CGUNet, UNet, calibrate_from_beads
-from napari_coordgate.data import make_training_set
-from napari_coordgate.data.noise import add_poisson_gaussian
+from napari_coordgate import calibrate_from_beads
 from napari_coordgate.device import resolve_device
-from napari_coordgate.inference.normalization import IntensityScale
 
 _FIDELITY_SEED = 5  # specimens for the blur-fidelity score
-#: Parameters tried for the classical methods (Wiener balance, Richardson-Lucy iterations); noisy
-#: images with strong blur favour heavy regularisation, so the grids reach further than classical.py's.
-_CLASSICAL_GRIDS = {"wiener": [1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0], "rl": [2, 3, 5, 10, 20]}
-_NOTED: set[str] = set()  # keywords already reported as unknown
-_UNKNOWN_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,45 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="training schedule (see train_quality.py; results before issue #10: plateau)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="training precision (results before issue #10: fp32)")
-    p.add_argument("--json", help=f"results file (default {RESULTS}/bead_independent_<lens>_<layout>[_notrain].json)")
+    p.add_argument("--json", help=f"results file (default {results_dir('bead_calibration_independent')}/"
+                                  "bead_independent_<lens>_<layout>[_notrain].json)")
     return p.parse_args(argv)
 
 
 # ------------------------------------------------------------------------ calibration
-def calibrate(image: np.ndarray, method: str, optics: dict | None) -> tuple:
-    """Run ``calibrate_from_beads``; drop keywords the installed version does not know.
-
-    Returns
-    -------
-    field : PSFField or None
-        None when the calibration refused the slide.
-    info : dict
-        ``dropped`` (keywords the installed signature rejected), ``refused``
-        (the ValueError message), ``seconds``.
-    """
-    kwargs = {"method": method, **(optics or {})}
-    dropped: list[str] = []
-    start = time.perf_counter()
-    while True:
-        try:
-            field = calibrate_from_beads(image, **kwargs)
-            break
-        except TypeError as err:
-            match = _UNKNOWN_KEYWORD.search(str(err))
-            if not match or match.group(1) not in kwargs:
-                raise
-            dropped.append(match.group(1))
-            kwargs.pop(match.group(1))
-        except ValueError as err:
-            info = {"refused": str(err), "dropped": dropped, "seconds": time.perf_counter() - start}
-            return None, info
-    if dropped and not _NOTED.intersection(dropped):
-        _NOTED.update(dropped)
-        print(f"  note: this calibrate_from_beads does not take {', '.join(dropped)}; called without "
-              f"(signature: {inspect.signature(calibrate_from_beads)})", flush=True)
-    return field, {"refused": None, "dropped": dropped, "seconds": time.perf_counter() - start}
-
-
 def bead_accounting(found, truth_positions: np.ndarray, field_shape) -> dict:
     """How many true beads are in the image, how many the calibration used, and how well it located them."""
     H, W = field_shape
@@ -135,63 +97,6 @@ def bead_accounting(found, truth_positions: np.ndarray, field_shape) -> dict:
         out.update(used_matched=int((nearest < 1.5).sum()), used_position_err_px_median=float(np.median(nearest)),
                    used_y_range=[float(used[:, 0].min()), float(used[:, 0].max())],
                    used_x_range=[float(used[:, 1].min()), float(used[:, 1].max())])
-    return out
-
-
-# --------------------------------------------------------------------- held-out data
-def held_out(truth, n: int, seed: int, photons: float, read_noise: float) -> tuple[np.ndarray, np.ndarray]:
-    """Real specimens blurred by the true lens, with Poisson-Gaussian noise, normalised like inference.
-
-    Each pair is normalised by the percentiles of its noisy blurred image
-    (as :class:`napari_coordgate.data.ValidationSet` is).
-    """
-    sharp = specimens(truth.field_shape, n, seed=seed)
-    blurred = np.asarray(truth.blur(sharp))
-    rng = np.random.default_rng(seed + 1)
-    xs, ys = [], []
-    for b, s in zip(blurred, sharp):
-        noisy = add_poisson_gaussian(b, photons, read_noise, rng)
-        scale = IntensityScale.from_percentiles(noisy)
-        xs.append(scale.normalize(noisy))
-        ys.append(scale.normalize(s))
-    return np.stack(xs), np.stack(ys)
-
-
-def classical(found, test: tuple, tune: tuple) -> dict:
-    """Classical deconvolutions with the calibrated PSFs, each parameter tuned on ``tune``."""
-    from classical import METHODS, run
-
-    out = {}
-    for method in METHODS:
-        grid = _CLASSICAL_GRIDS["wiener" if method.startswith("Wiener") else "rl"]
-        tuned = {p: scores(run(method, tune[0], found, p)[0], tune[1])["psnr"] for p in grid}
-        best = max(tuned, key=tuned.get)
-        pred, seconds = run(method, test[0], found, best)
-        r = scores(pred, test[1])
-        r.pop("per_image")
-        out[method] = {"param": best, "tuning_psnr": tuned, "s_per_image": seconds, **r}
-        print(f"  classical {method}: param {best}, PSNR {r['psnr']:.2f} (edge {r['psnr_edge']:.2f})", flush=True)
-    return out
-
-
-def train_models(psf_field, field: tuple, args, train_args, device, test: tuple) -> dict:
-    """Train each of ``args.models`` on data made with ``psf_field``; score on the held-out ``test``."""
-    noise = {"photons": args.photons, "read_noise": args.read_noise}
-    out = {}
-    for arch in args.models:
-        torch.manual_seed(train_args.seed)
-        if arch == "CGUNet":
-            model = CGUNet(3, field_shape=field, base_channels=train_args.base, gate_hidden=train_args.gate_hidden,
-                           gate_layers=train_args.gate_layers)
-        else:
-            model = UNet(3, base_channels=train_args.base, field_shape=field)
-        data = make_training_set(psf_field, patch_size=train_args.patch, n_val=train_args.n_val, noise=noise,
-                                 seed=train_args.seed)
-        run = train_for(model, data, train_args, device)
-        r = evaluate(model, test[0], test[1], device)
-        out[arch] = {**run, "parameters": model.n_parameters(), **r}
-        print(f"  {arch}: {run['steps']} steps, PSNR {r['psnr']:.2f} (centre {r['psnr_centre']:.2f}, "
-              f"edge {r['psnr_edge']:.2f})", flush=True)
     return out
 
 
@@ -244,10 +149,10 @@ def main(argv=None) -> dict:
     layouts = list(LAYOUTS) if args.layout == "all" else [args.layout]
     field = (args.field, args.field)
     out_name = f"bead_independent_{args.lens}_{args.layout}" + ("_notrain" if args.no_train else "")
-    train_args = quality_args(["--minutes", str(args.minutes), "--field", str(args.field),
-                               "--photons", str(args.photons), "--read-noise", str(args.read_noise),
-                               "--threads", str(args.threads), "--schedule", args.schedule,
-                               "--precision", args.precision])
+    train_args = training_args(["--minutes", str(args.minutes), "--field", str(args.field),
+                                "--photons", str(args.photons), "--read-noise", str(args.read_noise),
+                                "--threads", str(args.threads), "--schedule", args.schedule,
+                                "--precision", args.precision])
     device = resolve_device("cpu")
     payload = {"args": vars(args), "machine": machine(),
                "calibrate_from_beads_signature": str(inspect.signature(calibrate_from_beads)),
@@ -289,7 +194,7 @@ def main(argv=None) -> dict:
                 if test is None:
                     test = held_out(truth, args.n_test, TEST_SEED, args.photons, args.read_noise)
                     tune = held_out(truth, args.n_tune, TEST_SEED + 7, args.photons, args.read_noise)
-                result["input"] = {k: v for k, v in scores(test[0], test[1]).items() if k != "per_image"}
+                result["input"] = mean_scores(test[0], test[1])
                 if true_models is None:
                     print(f"  training on the true field ({args.minutes} min per model)", flush=True)
                     true_models = train_models(truth, field, args, train_args, device, test)
@@ -299,9 +204,9 @@ def main(argv=None) -> dict:
                 result["gap_db"] = {arch: {region: true_models[arch][region] - cal_models[arch][region]
                                            for region in ("psnr", "psnr_centre", "psnr_edge")} for arch in cal_models}
                 if not args.no_classical:
-                    result["classical"] = classical(found, test, tune)
+                    result["classical"] = run_tuned(found, test, tune)
             payload["runs"][key] = result
-            path = write_results(out_name, payload, args.json)
+            path = write_results("bead_calibration_independent", out_name, payload, args.json)
     print_tables(payload["runs"])
     print(f"\nwrote {path}")
     return payload

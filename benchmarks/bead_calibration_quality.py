@@ -21,7 +21,8 @@ import json
 import numpy as np
 import torch
 
-from train_quality import evaluate, parse_args as quality_args, scores, train_for
+from lib.scoring import evaluate, psnr_by_region, scores
+from lib.training import train_for, training_args
 
 from napari_coordgate import CGUNet, calibrate_from_beads, render_bead_target, simulate_lens
 from napari_coordgate.data import make_training_set
@@ -42,14 +43,10 @@ def node_correlations(found, truth) -> np.ndarray:
 def blur_fidelity(found, truth, n_images: int = 4, seed: int = 5) -> dict:
     """PSNR (dB) of specimens blurred by the calibrated field against the same ones blurred by the truth."""
     from napari_coordgate.data import make_specimen
-    from napari_coordgate.training import psnr, region_masks, regional_psnr
 
     rng = np.random.default_rng(seed)
     specimens = [make_specimen(truth.field_shape, rng) for _ in range(n_images)]
-    ours = np.array([found.blur(s) for s in specimens])
-    theirs = np.array([truth.blur(s) for s in specimens])
-    regions = regional_psnr(ours, theirs, region_masks(truth.field_shape))
-    return {"psnr": psnr(ours, theirs), "psnr_centre": regions["centre"], "psnr_edge": regions["edge"]}
+    return psnr_by_region(np.array([found.blur(s) for s in specimens]), np.array([truth.blur(s) for s in specimens]))
 
 
 def main(argv=None) -> dict:
@@ -64,7 +61,7 @@ def main(argv=None) -> dict:
     p.add_argument("--json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    train_args = quality_args(["--minutes", str(args.minutes), "--field", str(args.field)])
+    train_args = training_args(["--minutes", str(args.minutes), "--field", str(args.field)])
     device = resolve_device("cpu")
     field = (args.field, args.field)
     lens = simulate_lens(field, defocus_edge=1.0, astigmatism_edge=0.4, coma_edge=0.2)

@@ -22,7 +22,8 @@ import argparse
 
 import torch
 
-from train_quality import evaluate, parse_args as quality_args, train_for
+from lib.scoring import evaluate
+from lib.training import train_for, training_args
 
 from napari_coordgate import CGUNet, simulate_lens
 from napari_coordgate.data import make_training_set
@@ -38,7 +39,7 @@ def main(argv=None) -> dict:
     p.add_argument("--minutes", type=float, default=3.0)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    settings = quality_args(["--minutes", str(args.minutes), "--field", "256"])
+    settings = training_args(["--minutes", str(args.minutes), "--field", "256"])
     device = resolve_device("cpu")
     field = (256, 256)
     lens = simulate_lens(field, **LENS)

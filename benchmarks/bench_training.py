@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from napari_coordgate import CGUNet, UNet
 from napari_coordgate.data import make_training_set
 from napari_coordgate.device import describe_device, resolve_device
-from napari_coordgate.psf.simulate import simulate_lens
+from napari_coordgate.psf.optics.simulate import simulate_lens
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Does deblurring in bf16 lose quality against float32? (issue #10: within 0.05 dB)
 
 A CG U-Net(3) width 16 is trained for a short budget on the true field of an
-independent test lens (pyotf, :mod:`independent_lens`), then the same model
+independent test lens (pyotf, :mod:`lib.independent_lens`), then the same model
 deblurs held-out real specimens blurred by that lens through ``deblur()`` in
 ``precision="fp32"`` and ``"bf16"``. Prints both PSNRs against the sharp
 truth, overall and at the edge, and their paired difference.
@@ -17,12 +17,14 @@ import json
 import numpy as np
 import torch
 
-from bead_calibration_independent import held_out
-from independent_lens import independent_lens
+from lib.heldout import held_out
+from lib.independent_lens import independent_lens
+from lib.scoring import scores
+from lib.stats import paired_difference
+
 from napari_coordgate import CGUNet, deblur
 from napari_coordgate.data import make_training_set
 from napari_coordgate.training import run_training, train
-from train_quality import paired_difference, scores
 
 
 def main(argv=None) -> dict:

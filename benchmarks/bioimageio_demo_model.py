@@ -21,7 +21,7 @@ import tifffile
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import write_results  # noqa: E402
+from lib.common import write_results  # noqa: E402
 
 
 def main() -> None:
@@ -60,7 +60,7 @@ def main() -> None:
     result["intensity_span"] = float(np.ptp(blurred))
     print(f"export {export_s:.1f} s, {result['package_mb']:.2f} MB, spec {result['format_version']}; load_model(zip) "
           f"vs the original, fp32: max |diff| {result['round_trip_max_abs']:.2e} (intensity span {result['intensity_span']:.0f})")
-    print(f"wrote {write_results('bioimageio_demo_model', result, args.out)}")
+    print(f"wrote {write_results('bioimageio_demo_model', 'bioimageio_demo_model', result, args.out)}")
 
 
 if __name__ == "__main__":

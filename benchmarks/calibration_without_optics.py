@@ -1,8 +1,8 @@
 """A bead calibration with and without the optics, on lenses from two independent PSF libraries.
 
 For each (library, lens, layout) a noisy bead slide is rendered by the
-library (pyotf lenses: :mod:`independent_lens`; psfmodels lenses:
-:mod:`psfmodels_lens`), calibrated with ``calibrate_from_beads`` twice, once
+library (pyotf lenses: :mod:`lib.independent_lens`; psfmodels lenses:
+:mod:`lib.psfmodels_lens`), calibrated with ``calibrate_from_beads`` twice, once
 with the lens's optics and once with none (the napari dock's default), and
 the calibrated field is compared with the truth: PSF correlation (median,
 corners), the displacement that lines the calibrated PSFs up with the true
@@ -13,7 +13,8 @@ Each result is appended to a JSON-lines file as soon as it is measured.
 Usage::
 
     python benchmarks/calibration_without_optics.py --cases psfmodels:strong:grid pyotf:coma:dense
-    python benchmarks/calibration_without_optics.py --cases all --out results/calibration_without_optics.jsonl
+    python benchmarks/calibration_without_optics.py --cases all
+    # -> benchmarks/results/calibration_without_optics/calibration_without_optics.jsonl (the default --out)
 """
 
 from __future__ import annotations
@@ -22,21 +23,12 @@ import argparse
 import json
 import time
 
-import numpy as np
-
-from _common import RESULTS, machine
-from independent_lens import LENSES, OPTICS, blur_fidelity, independent_lens, psf_metrics, render_slide, specimens
-from psfmodels_lens import PSFMODELS_LENSES, PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
+from lib.calibration import DEFAULT_CASES, truth_and_slide
+from lib.common import append_jsonl, machine, results_dir
+from lib.independent_lens import blur_fidelity, psf_metrics, specimens
 
 from napari_coordgate import calibrate_from_beads
 from napari_coordgate.psf.psf_field import PSFField
-
-#: The default cases: every lens of both libraries on a dense slide, the issue's lens on every layout.
-DEFAULT_CASES = (
-    [f"psfmodels:strong:{layout}" for layout in ("grid", "dense", "partial", "clipped")]
-    + [f"psfmodels:{name}:grid" for name in PSFMODELS_LENSES if name != "strong"]
-    + [f"pyotf:{name}:dense" for name in LENSES]
-)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,21 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cases", nargs="+", default=["all"], help="library:lens:layout, or 'all'")
     p.add_argument("--optics", choices=["both", "given", "unknown"], default="both")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", default=str(RESULTS / "calibration_without_optics.jsonl"))
+    p.add_argument("--out", default=str(results_dir("calibration_without_optics") / "calibration_without_optics.jsonl"),
+                   help="JSON-lines file the results are appended to")
     return p.parse_args(argv)
-
-
-def truth_and_slide(library: str, lens: str, layout: str, seed: int):
-    """The true field, the slide image and the optics of one case."""
-    if library == "psfmodels":
-        truth = psfmodels_lens(lens, (384, 384))
-        image, *_ = render_psfmodels_slide(lens, layout, seed=seed)
-        return truth, image, PSFMODELS_OPTICS[lens]
-    if library == "pyotf":
-        truth = independent_lens(lens, (256, 256))
-        image, *_ = render_slide(truth, layout, seed=seed)
-        return truth, image, OPTICS[lens]
-    raise ValueError(f"unknown library {library!r}: psfmodels or pyotf")
 
 
 def cropped(field: PSFField, size: int) -> PSFField:
@@ -117,8 +97,7 @@ def main(argv=None) -> None:
             row = {"case": case, "optics": "given" if given else "unknown", **row, "cpu": info.get("cpu"),
                    "load_avg_1m_at_start": info.get("load_avg_1m_at_start")}
             print(json.dumps(row), flush=True)
-            with open(args.out, "a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,26 @@
 """How well the centroid self-check separates good calibrations from displaced ones, by comparison window.
 
-Every calibration of :mod:`calibration_without_optics` (the model "auto" chooses: the pupil) and four
+Every calibration of ``calibration_without_optics.py`` (the model "auto" chooses: the pupil) and four
 empirical ones (``method="empirical"``, whose kernels are displaced on these lenses) is made, and its
-centroid self-check (:func:`napari_coordgate.psf.centroid_check.check_centroids`) is re-run on the
+centroid self-check (:func:`napari_coordgate.psf.beads.centroid_check.check_centroids`) is re-run on the
 calibration's own inputs in four windows: the default (twice the fitted kernel) and 1.0, 0.8 and 0.65
 times the fitted kernel. One JSON line per calibration on stdout: the truth's worst displacement and
 corner correlation, and per window ``[window, median, worst region]`` of the check (px).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python centroid_check_windows.py > results/centroid_check_windows.jsonl
+    OMP_NUM_THREADS=1 python centroid_check_windows.py > results/centroid_check_windows/centroid_check_windows.jsonl
 """
 
 from __future__ import annotations
 
 import json
 
-from calibration_without_optics import DEFAULT_CASES, truth_and_slide
-from independent_lens import psf_metrics
+from lib.calibration import DEFAULT_CASES, truth_and_slide
+from lib.independent_lens import psf_metrics
 
-import napari_coordgate.psf.beads as beads
-from napari_coordgate.psf.centroid_check import check_centroids
+import napari_coordgate.psf.beads.calibrate as beads
+from napari_coordgate.psf.beads.centroid_check import check_centroids
 
 #: Empirical calibrations (displaced kernels on these lenses): the check's positives.
 EMPIRICAL = [("psfmodels:strong:grid", "unknown"), ("pyotf:tilted:dense", "unknown"),

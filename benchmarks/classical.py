@@ -1,5 +1,7 @@
 """Classical deconvolution baselines on the paper_2d test set (same lens, same images).
 
+The methods of :mod:`lib.classical`, with the true local PSFs of the lens:
+
 - Wiener deconvolution with the PSF at the field centre (``skimage.restoration.wiener``),
 - Richardson-Lucy with the centre PSF (``skimage.restoration.richardson_lucy``),
 - patch-wise Richardson-Lucy: every grid node's PSF deconvolves the region where
@@ -19,71 +21,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-from skimage.restoration import richardson_lucy, wiener
-
-from _common import TEST_SEED, machine, paper_lens, psnr_map, scores, test_set, write_results
-
-
-def _padded(fn, image: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    r = psf.shape[0] // 2
-    big = np.pad(image, r, mode="reflect")
-    return fn(big, psf)[r:-r, r:-r]
-
-
-def wiener_centre(image, lens, balance):
-    psf = lens.psf_at((lens.field_shape[0] - 1) / 2, (lens.field_shape[1] - 1) / 2)
-    return _padded(lambda im, p: wiener(im, p, balance, clip=False), image, psf)
-
-
-def _rl(image, psf, n_iter):
-    return richardson_lucy(np.clip(image, 1e-6, None), psf, num_iter=n_iter, clip=False)
-
-
-def rl_centre(image, lens, n_iter):
-    psf = lens.psf_at((lens.field_shape[0] - 1) / 2, (lens.field_shape[1] - 1) / 2)
-    return _padded(lambda im, p: _rl(im, p, n_iter), image, psf)
-
-
-def rl_patchwise(image, lens, n_iter):
-    """Spatially varying RL: each node PSF on its own region, blended with the field's tent weights."""
-    from napari_coordgate.psf.field_interp import tent_weights
-
-    H, W = image.shape
-    gy, gx = lens.grid_shape
-    r = lens.psf_size // 2
-    wy = tent_weights(np.arange(H), H, gy)
-    wx = tent_weights(np.arange(W), W, gx)
-    out = np.zeros((H, W))
-    for i in range(gy):
-        ys = np.flatnonzero(wy[i] > 0)
-        y0, y1 = max(ys[0] - 2 * r, 0), min(ys[-1] + 1 + 2 * r, H)
-        for j in range(gx):
-            xs = np.flatnonzero(wx[j] > 0)
-            x0, x1 = max(xs[0] - 2 * r, 0), min(xs[-1] + 1 + 2 * r, W)
-            crop = image[y0:y1, x0:x1]
-            psf = lens.psfs[i, j].astype(np.float64)
-            pad = min(r, crop.shape[0] - 1, crop.shape[1] - 1)
-            big = np.pad(crop, pad, mode="reflect")
-            part = _rl(big, psf, n_iter)[pad:pad + crop.shape[0], pad:pad + crop.shape[1]]
-            out[y0:y1, x0:x1] += np.outer(wy[i, y0:y1], wx[j, x0:x1]) * part
-    return out
-
-
-METHODS = {
-    "Wiener (centre PSF)": (wiener_centre, [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1]),
-    "Richardson-Lucy (centre PSF)": (rl_centre, [5, 10, 20, 40, 80]),
-    "patch-wise Richardson-Lucy (local PSFs)": (rl_patchwise, [5, 10, 20, 40, 80]),
-}
-
-
-def run(method, images, lens, param):
-    fn = METHODS[method][0]
-    t0 = time.perf_counter()
-    pred = np.stack([fn(im.astype(np.float64), lens, param) for im in images])
-    return pred, (time.perf_counter() - t0) / len(images)
+from lib.classical import METHODS, run
+from lib.common import TEST_SEED, machine, write_results
+from lib.heldout import paper_lens, test_set
+from lib.scoring import pooled_scores, psnr_map
 
 
 def main() -> None:
@@ -101,15 +43,15 @@ def main() -> None:
 
     tune = make_training_set(lens, patch_size=args.field, n_specimens=1, n_val=args.tune_images, noise=noise,
                              seed=TEST_SEED + 1).validation
-    before = scores(test_blurred, test_sharp)
+    before = pooled_scores(test_blurred, test_sharp)
     print(f"field {args.field}; blurred input PSNR {before['psnr']:.2f} dB (centre {before['psnr_centre']:.2f}, "
           f"edge {before['psnr_edge']:.2f})", flush=True)
     rows = []
     for method, (_, grid) in METHODS.items():
-        tuned = {p: scores(run(method, tune.blurred, lens, p)[0], tune.sharp)["psnr"] for p in grid}
+        tuned = {p: pooled_scores(run(method, tune.blurred, lens, p)[0], tune.sharp)["psnr"] for p in grid}
         best = max(tuned, key=tuned.get)
         pred, seconds = run(method, test_blurred, lens, best)
-        row = {"method": method, "param": best, "tuning_psnr": tuned, **scores(pred, test_sharp),
+        row = {"method": method, "param": best, "tuning_psnr": tuned, **pooled_scores(pred, test_sharp),
                "psnr_map": psnr_map(pred, test_sharp), "s_per_image": seconds,
                "ms_per_mp": seconds * 1e3 / (test_blurred[0].size / 1e6)}
         rows.append(row)
@@ -120,8 +62,8 @@ def main() -> None:
     for r in rows:
         print(f"| {r['method']} | {r['param']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['psnr_centre']:.2f} | "
               f"{r['psnr_edge']:.2f} | {r['ms_per_mp']:.0f} |")
-    path = write_results(f"classical_{args.field}", {"args": vars(args), "machine": machine(), "input": before,
-                                                     "rows": rows}, args.out)
+    payload = {"args": vars(args), "machine": machine(), "input": before, "rows": rows}
+    path = write_results("classical", f"classical_{args.field}", payload, args.out)
     print(f"wrote {path}")
 
 

@@ -17,7 +17,7 @@ Run it once with this checkout and once with an older one on ``PYTHONPATH``
 (the package before issue #10 has no ``precision`` argument; its one path
 is reported as ``default``)::
 
-    python benchmarks/compute_speed.py --threads 1 2 --json benchmarks/results/compute_speed.json
+    python benchmarks/compute_speed.py --threads 1 2 --json benchmarks/results/compute_speed/compute_speed.json
     PYTHONPATH=/path/to/old/src python benchmarks/compute_speed.py --threads 1 2 --label before --json ...
 """
 
@@ -32,16 +32,7 @@ import time
 import numpy as np
 import torch
 
-
-def best_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+from lib.timing import median_time
 
 
 def conv_gflops(repeats: int) -> dict:
@@ -50,11 +41,11 @@ def conv_gflops(repeats: int) -> dict:
     flop = 2 * 32 * 32 * 9 * 512 * 512
     out = {}
     with torch.inference_mode():
-        out["nchw_fp32"] = flop / best_time(lambda: conv(x), repeats) / 1e9
+        out["nchw_fp32"] = flop / median_time(lambda: conv(x), repeats) / 1e9
         conv_cl, x_cl = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-        out["channels_last_fp32"] = flop / best_time(lambda: conv_cl(x_cl), repeats) / 1e9
+        out["channels_last_fp32"] = flop / median_time(lambda: conv_cl(x_cl), repeats) / 1e9
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out["channels_last_bf16"] = flop / best_time(lambda: conv_cl(x_cl), repeats) / 1e9
+            out["channels_last_bf16"] = flop / median_time(lambda: conv_cl(x_cl), repeats) / 1e9
     return out
 
 
@@ -68,7 +59,7 @@ def deblur_mps(repeats: int) -> dict:
     out, results = {}, {}
     for precision in (("fp32", "bf16", "auto") if has_precision else ("default",)):
         kwargs = {"precision": precision} if has_precision else {}
-        seconds = best_time(lambda: results.__setitem__(precision, deblur(image, model, device="cpu", **kwargs)),
+        seconds = median_time(lambda: results.__setitem__(precision, deblur(image, model, device="cpu", **kwargs)),
                             repeats)
         out[precision] = 0.262144 / seconds
     if has_precision:
@@ -108,7 +99,7 @@ def compiled_forward(repeats: int, onnx: bool, compile_: bool) -> dict:
     x = torch.rand(1, 1, 512, 512)
     out = {}
     with torch.inference_mode():
-        out["eager_fp32"] = 0.262144 / best_time(lambda: model(x, (0, 0)), repeats)
+        out["eager_fp32"] = 0.262144 / median_time(lambda: model(x, (0, 0)), repeats)
     if compile_:
         try:
             t = time.perf_counter()
@@ -117,10 +108,10 @@ def compiled_forward(repeats: int, onnx: bool, compile_: bool) -> dict:
                 compiled(x, (0, 0))
             out["compile_seconds"] = time.perf_counter() - t
             with torch.inference_mode():
-                out["torch_compile_fp32"] = 0.262144 / best_time(lambda: compiled(x, (0, 0)), repeats)
+                out["torch_compile_fp32"] = 0.262144 / median_time(lambda: compiled(x, (0, 0)), repeats)
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     compiled(x, (0, 0))
-                    out["torch_compile_bf16"] = 0.262144 / best_time(lambda: compiled(x, (0, 0)), repeats)
+                    out["torch_compile_bf16"] = 0.262144 / median_time(lambda: compiled(x, (0, 0)), repeats)
         except Exception as err:  # report, do not fail the benchmark
             out["torch_compile_error"] = f"{type(err).__name__}: {str(err)[:200]}"
     if onnx:
@@ -141,7 +132,7 @@ def compiled_forward(repeats: int, onnx: bool, compile_: bool) -> dict:
             options.intra_op_num_threads = torch.get_num_threads()
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             feed = {"image": x.numpy()}
-            out["onnxruntime_fp32"] = 0.262144 / best_time(lambda: session.run(None, feed), repeats)
+            out["onnxruntime_fp32"] = 0.262144 / median_time(lambda: session.run(None, feed), repeats)
             out["onnxruntime_version"] = ort.__version__
         except Exception as err:
             out["onnx_error"] = f"{type(err).__name__}: {str(err)[:200]}"

@@ -1,6 +1,8 @@
-"""The table of docs/benchmarks.md section 11b from the JSON lines of :mod:`downstream_without_optics`.
+"""The table of docs/benchmarks.md section 11b from the JSON lines of ``downstream_without_optics.py``.
 
-    python benchmarks/downstream_table.py results/downstream_current_code.jsonl results/downstream_current_code_given.jsonl
+    cd benchmarks
+    python downstream_table.py results/downstream_without_optics/downstream_current_code.jsonl \
+        results/downstream_without_optics/downstream_current_code_given.jsonl
 
 One row per case and optics setting (the latest row of each wins): the
 calibration's PSF figures and time, the default flow and the CG U-Net from

@@ -1,6 +1,6 @@
 """What a calibration made with and without the optics gives downstream, on lenses from independent libraries.
 
-For each case (``library:lens:layout``, as in :mod:`calibration_without_optics`)
+For each case (``library:lens:layout``, as in :data:`lib.calibration.DEFAULT_CASES`)
 the bead slide is calibrated with the lens's optics and without them (the
 napari dock's default), and networks are trained with the same wall-clock
 budget and seed, one torch thread (the Fine-tune dock leaves a core for the
@@ -14,10 +14,10 @@ GUI):
   (the issue's "same model, same budget" comparison).
 
 Every prediction is scored on held-out real specimens (images that
-scientific Python packages ship, :func:`independent_lens.specimens`) blurred
+scientific Python packages ship, :func:`lib.independent_lens.specimens`) blurred
 by the TRUE lens with Poisson-Gaussian noise (200 photons, read noise 2),
 each normalised by its noisy image's percentiles; PSNR over the whole
-field, the centre and the edge (:func:`train_quality.scores`). Next to them:
+field, the centre and the edge (:func:`lib.scoring.scores`). Next to them:
 the blurred input, and the classical deconvolutions a user would try with
 the calibrated PSFs (Wiener, Richardson-Lucy, patch-wise Richardson-Lucy;
 each parameter tuned on separate images).
@@ -29,7 +29,7 @@ Usage::
     python benchmarks/downstream_without_optics.py --cases psfmodels:strong:grid --minutes 4
     python benchmarks/downstream_without_optics.py --cases pyotf:coma:dense --optics unknown
     python benchmarks/downstream_without_optics.py --cases psfmodels:vignetted:grid --optics unknown \
-        --true-field-from benchmarks/results/downstream_without_optics.jsonl
+        --true-field-from benchmarks/results/downstream_without_optics/downstream_without_optics.jsonl
 """
 
 from __future__ import annotations
@@ -42,15 +42,16 @@ import time
 import numpy as np
 import torch
 
-from _common import RESULTS, TEST_SEED, machine
-from bead_calibration_independent import classical, train_models
-from calibration_without_optics import truth_and_slide
-from independent_lens import psf_metrics, specimens
-from train_quality import parse_args as quality_args, scores
+from lib.calibration import truth_and_slide
+from lib.classical import run_tuned
+from lib.common import TEST_SEED, append_jsonl, machine, results_dir
+from lib.heldout import noisy_specimens
+from lib.independent_lens import psf_metrics
+from lib.scoring import mean_scores
+from lib.training import train_models, training_args
 
 from napari_coordgate import calibrate_from_beads, deblur
 from napari_coordgate.data import make_training_set
-from napari_coordgate.data.noise import add_poisson_gaussian
 from napari_coordgate.inference.normalization import IntensityScale
 from napari_coordgate.pretrained import FINE_TUNE_LR, base_model
 from napari_coordgate.training import train
@@ -71,23 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--true-field-from", metavar="JSONL",
                    help="reuse the true-field yardstick of the latest row of the same case, budget and CPU in this "
                         "file (it does not depend on the calibration code) instead of training it again")
-    p.add_argument("--out", default=str(RESULTS / "downstream_without_optics.jsonl"))
+    p.add_argument("--out", default=str(results_dir("downstream_without_optics") / "downstream_without_optics.jsonl"))
     return p.parse_args(argv)
 
 
 def test_images(truth, n: int, seed: int) -> dict:
     """Real specimens blurred by the true lens, noisy; raw and normalised by each noisy image's percentiles."""
-    sharp = specimens(truth.field_shape, n, seed=seed)
-    blurred = np.asarray(truth.blur(sharp))
-    rng = np.random.default_rng(seed + 1)
-    raw, xs, ys = [], [], []
-    for b, s in zip(blurred, sharp):
-        noisy = add_poisson_gaussian(b, PHOTONS, READ_NOISE, rng)
-        scale = IntensityScale.from_percentiles(noisy)
-        raw.append(noisy)
-        xs.append(scale.normalize(noisy))
-        ys.append(scale.normalize(s))
-    return {"raw": np.stack(raw), "x": np.stack(xs), "y": np.stack(ys)}
+    return noisy_specimens(truth, n, seed, PHOTONS, READ_NOISE)
 
 
 def default_flow(field, test: dict, minutes: float) -> dict:
@@ -104,8 +95,7 @@ def default_flow(field, test: dict, minutes: float) -> dict:
     for raw in test["raw"]:
         scale = IntensityScale.from_percentiles(raw)
         predictions.append(scale.normalize(deblur(raw, model, device="cpu")))
-    r = scores(np.stack(predictions), test["y"])
-    r.pop("per_image")
+    r = mean_scores(np.stack(predictions), test["y"])
     return {"steps": last.step, "seconds": round(seconds, 1), "val_psnr": last.val_psnr, **r}
 
 
@@ -128,14 +118,14 @@ def main(argv=None) -> None:
         library, lens, layout = case.split(":")
         truth, image, optics = truth_and_slide(library, lens, layout, args.seed)
         field_shape = truth.field_shape
-        train_args = quality_args(["--minutes", str(args.minutes), "--field", str(field_shape[0]), "--photons",
-                                   str(PHOTONS), "--read-noise", str(READ_NOISE), "--threads", "1"])
+        train_args = training_args(["--minutes", str(args.minutes), "--field", str(field_shape[0]), "--photons",
+                                    str(PHOTONS), "--read-noise", str(READ_NOISE), "--threads", "1"])
         train_args.models = ["CGUNet"]
         train_args.photons, train_args.read_noise = PHOTONS, READ_NOISE
         test = test_images(truth, args.n_test, TEST_SEED)
         tune = test_images(truth, args.n_tune, TEST_SEED + 7)
         row = {"case": case, "cpu": info.get("cpu"), "minutes": args.minutes, "n_test": args.n_test,
-               "input": {k: v for k, v in scores(test["x"], test["y"]).items() if k != "per_image"}}
+               "input": mean_scores(test["x"], test["y"])}
         print(f"{case}: blurred input {row['input']['psnr']:.2f} dB", flush=True)
         if args.true_field_from:
             row["true_field"] = earlier_true_field(args.true_field_from, case, args.minutes, info.get("cpu"))
@@ -171,15 +161,14 @@ def main(argv=None) -> None:
             result["default_flow_gain_db"] = round(result["default_flow"]["psnr"] - row["input"]["psnr"], 2)
             if not args.no_classical:
                 result["classical"] = {name: {k: v for k, v in r.items() if k in ("param", "psnr", "psnr_edge")}
-                                       for name, r in classical(field, (test["x"], test["y"]),
+                                       for name, r in run_tuned(field, (test["x"], test["y"]),
                                                                 (tune["x"], tune["y"])).items()}
             row[key] = result
             print(f"  {key}: {result['method']}, default flow {result['default_flow']['psnr']:.2f} dB "
                   f"({result['default_flow_gain_db']:+.2f} dB on the input; {result['gap_to_true_field_db']['default_flow']:+.2f} dB "
                   f"below the true field), CG U-Net scratch {scratch['psnr']:.2f} dB "
                   f"({result['gap_to_true_field_db']['cgunet_scratch']:+.2f} dB below)", flush=True)
-        with open(args.out, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ validated on), and whether a budgeted run returns on time and how many steps
 it made.
 
     python benchmarks/full_sensor_training.py --budget 120
-    # -> results/full_sensor_training.json
+    # -> results/full_sensor_training/full_sensor_training.json
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from _common import machine, write_results
+from lib.common import machine, write_results
 
 
 def main(argv=None) -> dict:
@@ -34,9 +34,9 @@ def main(argv=None) -> dict:
 
     from napari_coordgate.data import training_set
     from napari_coordgate.pretrained import FINE_TUNE_LR, base_model
-    from napari_coordgate.psf.simulate import simulate_lens
+    from napari_coordgate.psf.optics.simulate import simulate_lens
     from napari_coordgate.training import train
-    from napari_coordgate.training.train import _validate
+    from napari_coordgate.training.train import validation_scores
     from napari_coordgate.precision import compute_mode
     from napari_coordgate.training.metrics import region_masks
 
@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
         mode = compute_mode(torch.device("cpu"))
         mode.prepare_model(model)
         begin = time.perf_counter()
-        _validate(model, data, mode, region_masks(data.field_shape), False)
+        validation_scores(model, data, mode, region_masks(data.field_shape), False)
         return time.perf_counter() - begin
 
     whole_limit = training_set.FULL_FIELD_VALIDATION
@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     print(f"budget {args.budget:.0f} s: returned after {wall:.1f} s, {last.step} steps, {validations} validations, "
           f"val PSNR {last.val_psnr:.2f} dB (input {last.input_psnr:.2f}); peak RSS {out['peak_rss_gib']} GiB",
           flush=True)
-    write_results("full_sensor_training", out, args.out)
+    write_results("full_sensor_training", "full_sensor_training", out, args.out)
     return out
 
 

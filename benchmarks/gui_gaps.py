@@ -14,7 +14,7 @@ comes with its cause. Everything is driven through the docks' controls and
 napari's own calls, as a user's clicks would be.
 
     xvfb-run -a -s "-screen 0 1366x768x24" python benchmarks/gui_gaps.py
-    # -> results/gui_gaps.json, one line per phase on stdout
+    # -> results/gui_gaps/gui_gaps.json, one line per phase on stdout
 
 Software OpenGL under Xvfb (llvmpipe) draws slower than a desktop GPU, so
 the layer-drawing part of each gap is pessimistic.
@@ -30,7 +30,7 @@ import traceback
 
 import numpy as np
 
-from _common import machine, write_results
+from lib.common import machine, write_results
 
 SCREEN = (1366, 768)
 COMMANDS = {"Calibration": "calibration_widget", "Fine-tune": "finetune_widget", "Deblur": "deblur_widget",
@@ -208,7 +208,7 @@ def main(argv=None) -> dict:
     payload = {"machine": machine(), "screen": SCREEN, "phases": phases,
                "calibration": {"first_messages_s": round(first_messages_s, 3), "first_round_s": round(first_round_s, 2),
                                "cancel_s": round(cancel_s, 3)}}
-    write_results("gui_gaps", payload, args.out)
+    write_results("gui_gaps", "gui_gaps", payload, args.out)
     return payload
 
 

@@ -22,13 +22,13 @@ import time
 import numpy as np
 import torch
 
-from _common import machine, write_results
+from lib.common import machine, write_results
 
 from napari_coordgate import CGUNet, deblur
 from napari_coordgate._qt.sample_data import bead_calibration_target, blurred_specimen, ground_truth
 from napari_coordgate.data import make_training_set
 from napari_coordgate.pretrained import FINE_TUNE_LR, SCRATCH_LR, base_model
-from napari_coordgate.psf.beads import calibrate_from_beads
+from napari_coordgate.psf.beads.calibrate import calibrate_from_beads
 from napari_coordgate.training import train
 from napari_coordgate.training.metrics import region_masks
 
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
         print(f"{start}: {run['steps']} steps; specimen {run['psnr']:.2f} dB ({run['gain_db']:+.2f} dB, edge "
               f"{run['edge_gain_db']:+.2f} dB); validation {run['val_input_psnr']:.2f} -> {run['val_psnr']:.2f} dB",
               flush=True)
-        write_results("napari_default_flow", payload, args.json)
+        write_results("napari_default_flow", "napari_default_flow", payload, args.json)
     return payload
 
 

@@ -3,7 +3,7 @@
 The bead slide's noise estimate (``noise="auto"`` with the slide as the
 calibration image) can be far from the noise of the specimens a user deblurs:
 bright beads on a dark background against dimmer or brighter cells. For each
-test lens (pyotf, :mod:`independent_lens`) this script calibrates the PSF field
+test lens (pyotf, :mod:`lib.independent_lens`) this script calibrates the PSF field
 from a bead slide as a user would, then fine-tunes the shipped base for the
 same wall-clock budget with four noise choices:
 
@@ -32,10 +32,11 @@ import sys
 import numpy as np
 import torch
 
-from _common import TEST_SEED, machine, write_results
-from bead_calibration_independent import held_out
-from independent_lens import LENSES, independent_lens, specimens
-from time_to_quality import _score, _score_identity, bead_calibrated_field
+from lib.calibration import bead_calibrated_field
+from lib.common import TEST_SEED, machine, write_results
+from lib.heldout import held_out
+from lib.independent_lens import LENSES, independent_lens, specimens
+from lib.scoring import evaluate, mean_scores
 
 from napari_coordgate.data import add_poisson_gaussian, make_training_set
 from napari_coordgate.data.noise import DEFAULT_NOISE, estimate_noise
@@ -93,7 +94,7 @@ def main(argv=None) -> dict:
         out = payload["lenses"][lens_name] = {
             "estimates": {"beads": {k: float(v) for k, v in from_beads.items() if np.isscalar(v)},
                           "image": {k: float(v) for k, v in from_image.items() if np.isscalar(v)}},
-            "input": {str(p): _score_identity(t) for p, t in tests.items()}, "runs": {}}
+            "input": {str(p): mean_scores(*t) for p, t in tests.items()}, "runs": {}}
         print(f"{lens_name}: noise estimate from the beads {from_beads['photons']:.0f} photons, from the image "
               f"{from_image['photons']:.0f} (true {p0:g}); input PSNR "
               + ", ".join(f"{out['input'][str(p)]['psnr']:.2f} dB at {p:g}" for p in tests), flush=True)
@@ -107,13 +108,13 @@ def main(argv=None) -> dict:
                 last = record
             run = out["runs"][label] = {"noise": noise, "intensity_range": spread, "steps": last.step}
             for p, test in tests.items():
-                s = _score(model, test)
+                s = evaluate(model, *test, per_image=False)
                 run[str(p)] = {**s, "gain_db": s["psnr"] - out["input"][str(p)]["psnr"],
                                "edge_gain_db": s["psnr_edge"] - out["input"][str(p)]["psnr_edge"]}
             print(f"  {label:16s} trained at {noise['photons']:7.0f} photons x/÷ {spread:g}: "
                   + ", ".join(f"{run[str(p)]['gain_db']:+.2f} dB at {p:g}" for p in tests), flush=True)
-            write_results(name, payload, args.json)
-    path = write_results(name, payload, args.json)
+            write_results("noise_choice", name, payload, args.json)
+    path = write_results("noise_choice", name, payload, args.json)
     print(f"wrote {path}")
     return payload
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/paired_stats.py benchmarks/results/bead_independent_coma_dense_pupil_4min.json
+    python benchmarks/paired_stats.py benchmarks/results/bead_calibration_independent/bead_independent_coma_dense_pupil_4min.json
 
 For each run it prints, over the held-out test images, the mean and standard
 error of: CG U-Net minus U-Net (both trained on the calibrated field), overall
@@ -14,13 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
-
-
-def paired(a: list, b: list) -> tuple[float, float]:
-    """Mean and standard error of ``a - b`` over images."""
-    d = np.asarray(a, float) - np.asarray(b, float)
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+from lib.stats import paired_difference
 
 
 def main(paths: list[str]) -> None:
@@ -33,10 +27,10 @@ def main(paths: list[str]) -> None:
             cal, true = models["calibrated"], models.get("true field", {})
             out = [name]
             for key, label in (("whole", "all"), ("edge", "edge")):
-                m, s = paired(cal["CGUNet"]["per_image"][key], cal["UNet"]["per_image"][key])
+                m, s = paired_difference(cal["CGUNet"]["per_image"][key], cal["UNet"]["per_image"][key])
                 out.append(f"CG - U-Net ({label}) {m:+.2f} +/- {s:.2f} dB")
             if "CGUNet" in true:
-                m, s = paired(true["CGUNet"]["per_image"]["whole"], cal["CGUNet"]["per_image"]["whole"])
+                m, s = paired_difference(true["CGUNet"]["per_image"]["whole"], cal["CGUNet"]["per_image"]["whole"])
                 out.append(f"true - calibrated CG {m:+.2f} +/- {s:.2f} dB")
             print("; ".join(out), f"(n = {len(cal['CGUNet']['per_image']['whole'])})")
 

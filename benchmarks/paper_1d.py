@@ -14,7 +14,7 @@ Usage::
     python benchmarks/paper_1d.py --steps 500 --seeds 1   # a quick look
     python benchmarks/paper_1d.py --form gather --sigma literal
 
-Prints a Markdown table and writes ``benchmarks/results/paper_1d*.json``.
+Prints a Markdown table and writes ``benchmarks/results/paper_1d/paper_1d*.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from lib.common import results_dir
 
 N = 30  # sample length
 MODELS = ["CNN(1,7,1)", "CNN(3,7,4)", "CNN(4,7,4)", "CNN(4,7,20)", "CNN(8,7,4)", "CCNN(4,7,4)", "CG(1,7,3,2)",
@@ -246,7 +248,7 @@ def main() -> None:
     ap.add_argument("--normalise", action="store_true", help="unit-sum Gaussians instead of peak 1")
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fair timing on a shared machine)")
-    ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/paper_1d_<form>_<sigma>.json)")
+    ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/paper_1d/paper_1d_<form>_<sigma>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -284,7 +286,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['psnr_best']:.2f} | {r['params']} | {r['infer_us_per_sample']:.2f} |")
-    out = Path(args.out or Path(__file__).parent / "results" / f"paper_1d_{args.form}_{args.sigma}{'_norm' if args.normalise else ''}.json")
+    out = Path(args.out or results_dir("paper_1d") / f"paper_1d_{args.form}_{args.sigma}{'_norm' if args.normalise else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cpu": platform.processor(), "torch": torch.__version__, "threads": args.threads}
     out.write_text(json.dumps({"args": vars(args), "meta": meta, "references": references, "rows": rows}, indent=1))

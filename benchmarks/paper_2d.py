@@ -25,12 +25,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from _common import machine, paper_lens, psnr_map, scores, test_set, write_results
+from lib.common import machine, write_results
+from lib.heldout import paper_lens, test_set
+from lib.scoring import pooled_scores, psnr_map
+from lib.timing import median_time
 
 SCALES = {
     "tiny": dict(field=64, channels=4, steps=60, minutes=None, batch=4, test_images=4),
@@ -51,17 +53,9 @@ def infer_ms_per_mp(model, image: np.ndarray, device: str, reps: int = 5) -> flo
     """Warm inference through ``deblur`` (gate cache filled by a first call); median of ``reps``."""
     from napari_coordgate import deblur
 
-    deblur(image, model, device=device, intensity_range=(0.0, 1.0))
-    times = []
-    for _ in range(reps):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        deblur(image, model, device=device, intensity_range=(0.0, 1.0))
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3 / (image.size / 1e6)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    seconds = median_time(lambda: deblur(image, model, device=device, intensity_range=(0.0, 1.0)), reps, sync=sync)
+    return seconds * 1e3 / (image.size / 1e6)
 
 
 def run_model(name, args, lens, test_blurred, test_sharp):
@@ -78,7 +72,7 @@ def run_model(name, args, lens, test_blurred, test_sharp):
                           val_every=args.val_every, quiet=True, early_stop_patience=args.patience)
     tm = trained.metadata["training"]
     pred = np.stack([deblur(b, model, device=args.device, intensity_range=(0.0, 1.0)) for b in test_blurred])
-    row = {"model": name, "params": model.n_parameters(), **scores(pred, test_sharp),
+    row = {"model": name, "params": model.n_parameters(), **pooled_scores(pred, test_sharp),
            "psnr_map": psnr_map(pred, test_sharp), "infer_ms_per_mp": infer_ms_per_mp(model, test_blurred[0], args.device),
            "steps": tm["steps"], "best_step": tm["best_step"], "train_s": tm["elapsed_s"], "stopped_by": tm["stopped_by"],
            "val_psnr": tm["val_psnr"]}
@@ -119,7 +113,7 @@ def main() -> None:
     lens = paper_lens(args.field)
     s = lens.summary()
     test_blurred, test_sharp = test_set(lens, args.test_images, noise=args.noise)
-    before = scores(test_blurred, test_sharp)
+    before = pooled_scores(test_blurred, test_sharp)
     print(f"lens: field {args.field}, FWHM {s['fwhm_centre_px']:.2f} px centre / {s['fwhm_corners_mean_px']:.2f} px corners; "
           f"{args.test_images} test images; blurred input PSNR {before['psnr']:.2f} dB (centre {before['psnr_centre']:.2f}, "
           f"edge {before['psnr_edge']:.2f}); base channels {args.channels}, {args.steps} steps x batch {args.batch} "
@@ -143,7 +137,8 @@ def main() -> None:
         print(f"\nCG U-Net(3) vs U-Net(6): {cg['psnr'] - un['psnr']:+.2f} dB PSNR with "
               f"{un['params'] / cg['params']:.0f}x fewer parameters")
     args.noise = args.noise or "none"
-    path = write_results(f"paper_2d_{args.scale}", {"args": vars(args), "machine": info, "input": before, "rows": rows}, args.out)
+    payload = {"args": vars(args), "machine": info, "input": before, "rows": rows}
+    path = write_results("paper_2d", f"paper_2d_{args.scale}", payload, args.out)
     print(f"wrote {path}")
 
 

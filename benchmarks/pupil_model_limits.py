@@ -1,7 +1,7 @@
 """How well can the pupil model, scalar or vectorial, represent the independent library's PSFs?
 
-For each test lens of :mod:`independent_lens` (pyotf), this fits
-:class:`napari_coordgate.psf.pupil_field.PupilFieldModel` directly to single
+For each test lens of :mod:`lib.independent_lens` (pyotf), this fits
+:class:`napari_coordgate.psf.field_models.pupil_field.PupilFieldModel` directly to single
 true PSFs (least squares on the pixel-integrated, centroid-centred kernel;
 L-BFGS from both defocus signs, every aberration and the apodisation free)
 and prints the best correlation. No beads, no noise: this is the model's own
@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from independent_lens import LENSES, library_psf, placed_kernel
-from napari_coordgate.psf.pupil_field import PupilFieldModel
+from lib.independent_lens import LENSES, library_psf, placed_kernel
+
+from napari_coordgate.psf.field_models.pupil_field import PupilFieldModel
 
 K = 39
 FIELD = (256, 256)

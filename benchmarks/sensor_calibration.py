@@ -2,16 +2,16 @@
 
 The lens comes from an independent PSF library (pyotf, or psfmodels), each
 bead's PSF computed for its own field position; the slide has 1000 beads at
-random (the ``sensor`` layout of :func:`independent_lens.slide_positions`),
+random (the ``sensor`` layout of :func:`lib.independent_lens.slide_positions`),
 2e3-2e4 photons, background 100, Poisson and read noise.
 ``calibrate_from_beads`` runs as the dock runs it (with or without the
 optics), and every progress message it reports is time-stamped, so the
 seconds of each stage are on record. Peak RSS is the process's; the PSFs are
 compared with the true lens on a 16 x 16 grid of field points
-(:func:`independent_lens.psf_metrics`).
+(:func:`lib.independent_lens.psf_metrics`).
 
     python benchmarks/sensor_calibration.py --lens pyotf:coma --optics given
-    # -> results/sensor_calibration.jsonl (one line a run), the stage log on stdout
+    # -> results/sensor_calibration/sensor_calibration.jsonl (one line a run), the stage log on stdout
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from _common import RESULTS, machine
+from lib.common import append_jsonl, machine, results_dir
 
 
 def main(argv=None) -> dict:
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     p.add_argument("--optics", choices=["given", "unknown"], default="given")
     p.add_argument("--psf-size", type=int, default=None, help="the fit window (default: chosen from the beads)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", default=str(RESULTS / "sensor_calibration.jsonl"))
+    p.add_argument("--out", default=str(results_dir("sensor_calibration") / "sensor_calibration.jsonl"))
     args = p.parse_args(argv)
 
     from napari_coordgate import calibrate_from_beads
@@ -43,13 +43,13 @@ def main(argv=None) -> dict:
     shape = (args.field, args.field)
     made = time.perf_counter()
     if library == "pyotf":
-        from independent_lens import OPTICS, independent_lens, render_slide
+        from lib.independent_lens import OPTICS, independent_lens, render_slide
 
         truth = independent_lens(lens, shape)
         image, positions, _ = render_slide(truth, "sensor", seed=args.seed)
         optics = OPTICS[lens]
     elif library == "psfmodels":
-        from psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
+        from lib.psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
 
         truth = psfmodels_lens(lens, shape)
         image, positions, _ = render_psfmodels_slide(truth, "sensor", seed=args.seed)
@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
                                  **(optics if args.optics == "given" else {}))
     seconds = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    from independent_lens import psf_metrics
+    from lib.independent_lens import psf_metrics
 
     metrics = psf_metrics(field, truth, exact=library == "pyotf")
     meta = field.metadata
@@ -86,8 +86,7 @@ def main(argv=None) -> dict:
         "stages": stages, "torch_threads": torch.get_num_threads(), **machine(),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
-    with open(args.out, "a") as fh:
-        fh.write(json.dumps(result) + "\n")
+    append_jsonl(args.out, result)
     return result
 
 

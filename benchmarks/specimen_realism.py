@@ -1,7 +1,7 @@
 """How close are the procedural training specimens to real microscopy images?
 
 Compares ``make_specimen`` (kind "mixed", the training default) with the real
-images the benchmarks test on (:func:`independent_lens.specimens`: crops of
+images the benchmarks test on (:func:`lib.independent_lens.specimens`: crops of
 microscopy images that ship with scikit-image and napari), each normalised by
 its 0.1 / 99.9 percentiles, on:
 
@@ -26,8 +26,8 @@ import sys
 import numpy as np
 from scipy.stats import skew
 
-from _common import machine, write_results
-from independent_lens import specimens
+from lib.common import machine, write_results
+from lib.independent_lens import specimens
 
 from napari_coordgate.data.specimens import make_specimen
 from napari_coordgate.inference.image_change import detail_ratio
@@ -98,7 +98,7 @@ def main(argv=None) -> dict:
             axes[row, 0].set_title(name, loc="left", fontsize=10)
         fig.tight_layout()
         fig.savefig(args.figure, dpi=80)
-    write_results("specimen_realism", result)
+    write_results("specimen_realism", "specimen_realism", result)
     return result
 
 

@@ -27,7 +27,8 @@ import time
 import numpy as np
 import torch
 
-from _common import machine, write_results
+from lib.common import machine, write_results
+from lib.timing import timed
 
 
 def _models(depth, channels, field):
@@ -42,14 +43,6 @@ def _models(depth, channels, field):
     return cg, plain
 
 
-def _time(fn, sync):
-    sync()
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    return time.perf_counter() - t0
-
-
 def overhead(args):
     from napari_coordgate import deblur
 
@@ -60,11 +53,11 @@ def overhead(args):
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     run = {name: (lambda m=m: deblur(image, m, device=args.device, tile_shape=tile, intensity_range=(0, 1)))
            for name, m in (("cg", cg), ("plain", plain))}
-    cold = {name: _time(fn, sync) for name, fn in run.items()}
+    cold = {name: timed(fn, sync) for name, fn in run.items()}
     warm = {"cg": [], "plain": []}
     for _ in range(args.reps):
         for name in ("plain", "cg"):
-            warm[name].append(_time(run[name], sync))
+            warm[name].append(timed(run[name], sync))
     med = {k: float(np.median(v)) for k, v in warm.items()}
     mp = image.size / 1e6
     # The network alone, called repeatedly in inference mode: after the first call the
@@ -77,7 +70,7 @@ def overhead(args):
             m(x, (0, 0))
         for _ in range(args.reps):
             for name, m in (("plain", plain), ("cg", cg)):
-                fwd[name].append(_time(lambda m=m: m(x, (0, 0)), sync))
+                fwd[name].append(timed(lambda m=m: m(x, (0, 0)), sync))
     fwd_med = {k: float(np.median(v)) for k, v in fwd.items()}
     result = {"size": args.size, "planes": args.planes, "depth": args.depth, "channels": args.channels, "tile": args.tile,
               "device": args.device, "cold_s": cold, "warm_s": warm, "warm_median_s": med,
@@ -102,8 +95,8 @@ def throughput(args):
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     tile = None if args.tile is None else (args.tile, args.tile)
     fn = lambda: deblur(image, cg, device=args.device, tile_shape=tile)  # noqa: E731
-    cold = _time(fn, sync)
-    times = [_time(fn, sync) for _ in range(args.reps)]
+    cold = timed(fn, sync)
+    times = [timed(fn, sync) for _ in range(args.reps)]
     mp = image.size / 1e6
     result = {"size": args.size, "depth": args.depth, "channels": args.channels, "device": args.device, "tile": args.tile,
               "cold_s": cold, "warm_s": times, "mp_per_s": mp / float(np.median(times))}
@@ -200,7 +193,7 @@ def main() -> None:
     result = {"overhead": overhead, "throughput": throughput, "memory": memory}[args.what](args)
     tag = f"{args.what}_{args.device.replace(':', '')}_d{args.depth}_c{args.channels}"
     tag += f"_p{args.planes}" if getattr(args, "planes", 1) > 1 else ""
-    path = write_results(f"speed_{tag}", {"args": vars(args), "machine": info, "result": result}, args.out)
+    path = write_results("speed", f"speed_{tag}", {"args": vars(args), "machine": info, "result": result}, args.out)
     print(f"wrote {path}")
 
 

@@ -1,6 +1,6 @@
 """Time to quality: fine-tuning from the shipped base model against training from scratch.
 
-For each test lens (computed with pyotf by :mod:`independent_lens`, so neither
+For each test lens (computed with pyotf by :mod:`lib.independent_lens`, so neither
 the lens nor its PSF code is in the base's training family) the script trains
 CG U-Net(3) width 16 on data made with a PSF field:
 
@@ -30,13 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from _common import RESULTS, TEST_SEED, machine, write_results
-from bead_calibration_independent import calibrate, held_out
-from independent_lens import LENSES, OPTICS, independent_lens, render_slide
-from train_quality import scores
+from lib.calibration import bead_calibrated_field
+from lib.common import TEST_SEED, machine, write_results
+from lib.heldout import held_out
+from lib.independent_lens import LENSES, independent_lens
+from lib.scoring import evaluate, mean_scores
 
 from napari_coordgate import CGUNet
 from napari_coordgate.data import make_training_set
@@ -71,11 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _score(model, test) -> dict:
-    model.eval()
-    with torch.inference_mode():
-        pred = np.stack([model(torch.from_numpy(x[None, None]), (0, 0))[0, 0].float().numpy() for x in test[0]])
-    r = scores(pred, test[1])
-    return {"psnr": r["psnr"], "psnr_centre": r["psnr_centre"], "psnr_edge": r["psnr_edge"], "ssim": r["ssim"]}
+    """The model's mean scores on the held-out ``(blurred, sharp)`` pair."""
+    return evaluate(model, test[0], test[1], per_image=False)
 
 
 def curve(model, data, minutes: float, test, args) -> dict:
@@ -107,16 +104,6 @@ def curve(model, data, minutes: float, test, args) -> dict:
     return {"points": points, "final": final, "steps": last.step, "minutes": minutes}
 
 
-def bead_calibrated_field(truth, lens_name: str, layout: str = "dense"):
-    """The field a user gets from the default flow: a bead slide through ``truth``, calibrated
-    with the lens's optics. Returns ``(field, slide, info)``; exits if the slide is refused."""
-    slide, _, _ = render_slide(truth, layout, seed=1)
-    field, info = calibrate(slide, "auto", OPTICS[lens_name])
-    if field is None:
-        raise SystemExit(f"{lens_name}: calibration refused the slide: {info['refused']}")
-    return field, slide, info
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -141,7 +128,7 @@ def main(argv=None) -> dict:
         test = held_out(truth, args.n_test, TEST_SEED, args.photons, args.read_noise)
         data = make_training_set(field, patch_size=64, noise={"photons": args.photons, "read_noise": args.read_noise},
                                  seed=args.seed)
-        runs = {"input": _score_identity(test)}
+        runs = {"input": mean_scores(test[0], test[1])}
         print(f"{lens_name}: input PSNR {runs['input']['psnr']:.2f} dB", flush=True)
         out = payload["lenses"][lens_name] = {"description": truth.metadata.get("description"), "runs": runs}
         jobs = [(f"base ({g} gates)", "base", g, args.base_minutes) for g in args.gates] if "base" in args.runs else []
@@ -152,16 +139,11 @@ def main(argv=None) -> dict:
             torch.manual_seed(args.seed)
             model = base_model(field_shape, gates=gates) if start == "base" else CGUNet(3, field_shape=field_shape, base_channels=16)
             runs[label] = curve(model, data, minutes, test, args)
-            write_results(name, payload, args.json)
+            write_results("time_to_quality", name, payload, args.json)
         summarise(out)
-    path = write_results(name, payload, args.json)
+    path = write_results("time_to_quality", name, payload, args.json)
     print(f"wrote {path}")
     return payload
-
-
-def _score_identity(test) -> dict:
-    r = scores(test[0], test[1])
-    return {"psnr": r["psnr"], "psnr_centre": r["psnr_centre"], "psnr_edge": r["psnr_edge"], "ssim": r["ssim"]}
 
 
 def summarise(out: dict) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from _common import machine, write_results
+from lib.common import machine, write_results
 
 from napari_coordgate import CGUNet, UNet
 from napari_coordgate.data import make_training_set
@@ -171,7 +171,7 @@ def main(argv=None) -> dict:
         for k, share in result["profile_share"].items():
             print(f"  {k:22s} {100 * share:5.1f} %  ({result['profile_ms_per_step'][k]:.1f} ms per step)")
     result["upsampling"] = upsampling_variants(args.batch)
-    write_results("training_profile", result)
+    write_results("training_profile", "training_profile", result)
     return result
 
 

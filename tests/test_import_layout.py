@@ -68,6 +68,16 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # 6: the facade and the old import paths
     ("", "model_io", "model_header", "inference.normalization", "export.bioimageio_reader"),
 )
+#: The layers inside ``psf``, lowest first (the same rule, relative to ``napari_coordgate.psf``): the grid, the
+#: kernels and the checks at the bottom, then the PSF field, then optics and the field models, then the two calibrations, then their report and
+#: the package's own ``__init__``.
+PSF_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("field_grid", "kernels", "centroid", "image_checks", "fit_threads"),
+    ("psf_field",),
+    ("optics", "field_models"),
+    ("beads", "pair"),
+    ("calibration_report", ""),
+)
 #: Imports between different groups of the same layer that are part of the design (importer group, target group).
 ALLOWED_PEERS: frozenset[tuple[str, str]] = frozenset()
 
@@ -414,18 +424,35 @@ def test_qt_allowlist_is_not_stale():
 
 
 
-def layer_of(module: str) -> tuple[int, str]:
-    """The layer of a package module and the group (entry of :data:`LAYERS`) that placed it there."""
-    relative = module[len(PACKAGE) + 1:] if module != PACKAGE else ""
+def layer_of(module: str, layers=LAYERS, root: str = PACKAGE) -> tuple[int, str]:
+    """The layer of a module under ``root`` and the group (entry of ``layers``) that placed it there."""
+    relative = module[len(root) + 1:] if module != root else ""
     best = None
-    for rank, groups in enumerate(LAYERS):
+    for rank, groups in enumerate(layers):
         for group in groups:
             if relative == group or (group and relative.startswith(group + ".")):
                 if best is None or len(group) > len(best[1]):
                     best = (rank, group)
     if best is None:
-        raise AssertionError(f"{module} is in no layer of LAYERS: place it")
+        raise AssertionError(f"{module} is in no layer of {'LAYERS' if layers is LAYERS else 'PSF_LAYERS'}: place it")
     return best
+
+
+def layering_offenders(layers, root: str) -> list[tuple[Edge, str]]:
+    """Imports among the modules under ``root`` that point up ``layers``, or sideways between two groups."""
+    offenders = []
+    for edge in internal_edges(collect_imports()):
+        inside = [m == root or m.startswith(root + ".") for m in (edge.importer, edge.target)]
+        if edge.implicit or not all(inside):
+            continue
+        (low, group), (high, target_group) = layer_of(edge.importer, layers, root), layer_of(edge.target, layers, root)
+        if edge.target == root and root == PACKAGE:
+            offenders.append((edge, "imports the package root"))
+        elif high > low:
+            offenders.append((edge, f"layer {low} ({group or 'root'}) imports layer {high} ({target_group or 'root'})"))
+        elif high == low and group != target_group and (group, target_group) not in ALLOWED_PEERS:
+            offenders.append((edge, f"{group} imports its peer {target_group}"))
+    return offenders
 
 
 def test_every_module_has_a_layer():
@@ -434,20 +461,20 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_only_point_down():
-    offenders = []
-    for edge in internal_edges(collect_imports()):
-        if edge.implicit:
-            continue
-        (low, group), (high, target_group) = layer_of(edge.importer), layer_of(edge.target)
-        if edge.target == PACKAGE or target_group == "":
-            # Only the facade's own names may be imported from the package root; nothing below it does.
-            offenders.append((edge, "imports the package root"))
-        elif high > low:
-            offenders.append((edge, f"layer {low} ({group or 'root'}) imports layer {high} ({target_group})"))
-        elif high == low and group != target_group and (group, target_group) not in ALLOWED_PEERS:
-            offenders.append((edge, f"{group} imports its peer {target_group}"))
+    offenders = layering_offenders(LAYERS, PACKAGE)
     lines = [f"  {e.imp.where} {e.importer} -> {e.target}: {why}  ({e.imp.statement})" for e, why in offenders]
     assert not offenders, "imports that point up or sideways (see LAYERS):\n" + "\n".join(lines)
+
+
+def test_psf_imports_only_point_down():
+    root = f"{PACKAGE}.psf"
+    for module in known_modules():
+        if module == root or module.startswith(root + "."):
+            layer_of(module, PSF_LAYERS, root)
+    offenders = layering_offenders(PSF_LAYERS, root)
+    lines = [f"  {e.imp.where} {e.importer} -> {e.target}: {why}  ({e.imp.statement})" for e, why in offenders]
+    assert not offenders, "imports inside psf that point up or sideways (see PSF_LAYERS):\n" + "\n".join(lines)
+
 
 def test_checker_finds_cycles_in_a_toy_graph():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"d"}, "e": {"a"}}

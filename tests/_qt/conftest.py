@@ -11,7 +11,7 @@ import torch
 
 from napari_coordgate import CGUNet
 from napari_coordgate._qt.state import state_for
-from napari_coordgate.psf.simulate import simulate_lens
+from napari_coordgate.psf.optics.simulate import simulate_lens
 
 PLUGIN = "napari-coordgate"
 FIELD = (64, 64)

@@ -80,7 +80,7 @@ def test_models_without_gates_are_an_error(qtbot, viewer, widget, state, click, 
 
 
 def test_probe_shows_the_network_kernel_and_the_psf(qtbot, viewer, widget, state, model, click):
-    from napari_coordgate.psf.simulate import simulate_lens
+    from napari_coordgate.psf.optics.simulate import simulate_lens
 
     state.psf_field = simulate_lens(FIELD, grid=(2, 2), defocus_edge=1.0)
     widget._image.value = viewer.add_image(np.zeros(FIELD), name="img")

@@ -12,21 +12,21 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QProgressBar, QWidget
+from qtpy.QtWidgets import QProgressBar
 
 from ..cancellation import Cancelled
-from ..psf.beads import calibrate_from_beads
+from ..psf.beads.calibrate import calibrate_from_beads
 from ..psf.calibration_report import calibration_report
-from ..psf.optics_metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
-from ..psf.pair import calibrate_from_pair
+from ..psf.optics.metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
+from ..psf.pair.calibrate import calibrate_from_pair
 from ..psf.psf_field import PSFField
-from ..psf.simulate import simulate_lens
+from ..psf.optics.simulate import simulate_lens
 from ._controls import (MessageLog, StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label,
                         layer_combo, report_error, scrolling_layout)
 from ._layers import one_per_turn, show_bead_layer, show_fwhm_map, show_psf_field
-from ._threads import MessageRelay, warm_up
+from ._threads import MessageRelay
 from .dock_lifetime import tab_with_siblings, when_dock_closes
-from .state import state_for
+from .dock import Dock
 
 __all__ = ["CalibrationWidget"]
 
@@ -92,7 +92,7 @@ def coverage_warning(field: PSFField) -> str:
     )
 
 
-class CalibrationWidget(QWidget):
+class CalibrationWidget(Dock):
     """Calibrate the PSF field from a bead slide, a sharp + blurred pair, or a simulated lens.
 
     The result becomes the shared calibration (the Fine-tune widget's
@@ -110,11 +110,7 @@ class CalibrationWidget(QWidget):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        warm_up()
-        self._viewer = viewer
-        self._state = state_for(viewer)
-        self._worker = None
+        super().__init__(viewer)
         self._showing = False  # result layers still being added, one per event-loop turn
 
         self._kind = ComboBox(label="target", choices=KINDS, value="beads")

@@ -12,7 +12,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFileDialog, QProgressBar, QWidget
+from qtpy.QtWidgets import QFileDialog, QProgressBar
 
 from ..files.batch import FileEvent, FileOptions, iter_deblur_files, plan_batch
 from ..inference import OUTPUT_DTYPES, OutputCast, iter_deblur
@@ -21,10 +21,10 @@ from ._controls import (StatusLine, ask_open_path, button, collapsible, info_lab
                         scrolling_layout)
 from ._layers import image_plane_scale, is_plugin_output, show_image
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
 from .device_picker import DevicePicker
 from .dock_lifetime import tab_with_siblings, when_dock_closes
-from .state import state_for
+from .dock import Dock
 
 __all__ = ["DeblurWidget"]
 
@@ -84,7 +84,7 @@ def deblur_folder_job(jobs, model, options: FileOptions, cancel: threading.Event
         return (yield from until_cancelled(iter_deblur_files(jobs, model, options), cancel))
 
 
-class DeblurWidget(QWidget):
+class DeblurWidget(Dock):
     """Deblur an image layer (2D or an nD stack, any dtype) with the current model.
 
     *Deblur* adds ``"<name> deblurred"`` with the source's scale, translate
@@ -95,11 +95,7 @@ class DeblurWidget(QWidget):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        warm_up()
-        self._viewer = viewer
-        self._state = state_for(viewer)
-        self._worker = None
+        super().__init__(viewer)
         self._cancel_run = threading.Event()
         self._preview_worker = None
         self._cancel_preview = threading.Event()

@@ -10,7 +10,6 @@ import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
-from qtpy.QtWidgets import QWidget
 
 from ..data.training_set import TrainingSet, make_training_set
 from ..model_files import save_model
@@ -21,10 +20,10 @@ from ..training import TrainingProgress, train
 from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, complain, info_label,
                         layer_combo, report_error, scrolling_layout)
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled, warm_up
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
 from .device_picker import DevicePicker
 from .dock_lifetime import tab_with_siblings, when_dock_closes
-from .state import state_for
+from .dock import Dock
 from .training_monitor import TrainingMonitor
 
 __all__ = ["FineTuneWidget"]
@@ -64,7 +63,7 @@ def export_job(model, path: str, options: dict):
     return export_bioimageio(model, path, overwrite=True, **options)
 
 
-class FineTuneWidget(QWidget):
+class FineTuneWidget(Dock):
     """Train a CG U-Net (or a baseline) on the current calibration.
 
     Training runs in a worker thread; every step updates the progress bars,
@@ -75,11 +74,7 @@ class FineTuneWidget(QWidget):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        warm_up()
-        self._viewer = viewer
-        self._state = state_for(viewer)
-        self._worker = None
+        super().__init__(viewer)
         self._cancel = threading.Event()
         self._model_in_training = None
         self._last_record: TrainingProgress | None = None

@@ -7,15 +7,14 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Points
 from napari.qt.threading import thread_worker
-from qtpy.QtWidgets import QWidget
 
 from ..gate_map import gate_maps, local_response
 from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, warm_up
+from ._threads import MODEL_LOCK, leave_a_core_for_the_gui
 from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
-from .state import state_for
+from .dock import Dock
 
 __all__ = ["GateMapWidget"]
 
@@ -75,7 +74,7 @@ def _block_choices(model) -> list[tuple[str, str]]:
     ]
 
 
-class GateMapWidget(QWidget):
+class GateMapWidget(Dock):
     """Show a CG U-Net's gate maps over the image, and probe its local kernels.
 
     *Show gate map* adds the chosen block's gates as an image layer of shape
@@ -89,11 +88,7 @@ class GateMapWidget(QWidget):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        warm_up()
-        self._viewer = viewer
-        self._state = state_for(viewer)
-        self._worker = None
+        super().__init__(viewer)
         self._model_label = info_label("model")
         self._block = ComboBox(label="block", choices=lambda _: _block_choices(self._state.model),
                                tooltip="The U-Net level, and its encoder (down) or decoder (up) block")

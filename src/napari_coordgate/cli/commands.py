@@ -55,8 +55,8 @@ def _bead_optics(args) -> tuple[dict, dict[str, str]]:
              "immersion_index": args.immersion_index}
     if args.ignore_file_optics or image_format(args.image) != "tiff":
         return given, {}
-    from ..psf.optics import check_optics
-    from ..psf.optics_metadata import describe_value, read_optics
+    from ..psf.optics.parameters import check_optics
+    from ..psf.optics.metadata import describe_value, read_optics
 
     recorded = read_optics(args.image)
     name = Path(args.image).name
@@ -103,7 +103,7 @@ def run_calibrate(args) -> int:
 
     t0 = time.perf_counter()
     if args.method == "simulate":
-        from ..psf.simulate import simulate_lens
+        from ..psf.optics.simulate import simulate_lens
 
         field = simulate_lens(
             args.field, grid=args.grid, psf_size=args.psf_size, na=args.na, wavelength_nm=args.wavelength,
@@ -111,7 +111,7 @@ def run_calibrate(args) -> int:
             coma_edge=args.coma_edge, seed=args.seed,
         )
     elif args.method == "beads":
-        from ..psf.beads import calibrate_from_beads
+        from ..psf.beads.calibrate import calibrate_from_beads
 
         image = _read_plane(args.image, "bead image")
         optics, sources = _bead_optics(args)
@@ -122,7 +122,7 @@ def run_calibrate(args) -> int:
         if sources:
             field.metadata["optics_sources"] = sources
     else:
-        from ..psf.pair import calibrate_from_pair
+        from ..psf.pair.calibrate import calibrate_from_pair
 
         sharp, blurred = _read_plane(args.sharp, "sharp image"), _read_plane(args.blurred, "blurred image")
         if sharp.shape != blurred.shape:

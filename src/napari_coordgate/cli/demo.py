@@ -114,9 +114,9 @@ def run_demo(args) -> int:
     from ..data import DEFAULT_NOISE, add_poisson_gaussian, make_specimen
     from ..normalization import IntensityScale
     from ..model_files import save_model
-    from ..psf.bead_target import render_bead_target
-    from ..psf.beads import calibrate_from_beads
-    from ..psf.simulate import simulate_lens
+    from ..psf.optics.bead_slide import render_bead_target
+    from ..psf.beads.calibrate import calibrate_from_beads
+    from ..psf.optics.simulate import simulate_lens
     from ..training.metrics import region_masks
     from .training import train_model
 

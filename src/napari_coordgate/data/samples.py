@@ -52,8 +52,8 @@ def _recipe_digest() -> str:
 
 def make_sample_images() -> tuple[dict[str, np.ndarray], dict]:
     """Make the three sample images (float32, photon units) and the lens's metadata."""
-    from ..psf.bead_target import render_bead_target
-    from ..psf.simulate import simulate_lens
+    from ..psf.optics.bead_slide import render_bead_target
+    from ..psf.optics.simulate import simulate_lens
 
     r = SAMPLE_RECIPE
     lens = simulate_lens(**r["lens"])

@@ -42,6 +42,7 @@ import torch
 
 from ..normalization import DEFAULT_PERCENTILES
 from .._version import __version__
+from ..files.atomic import atomic_write, blocking_file
 from ..model_files import FORMAT_VERSION, INSTALL_EXTRA, WRAPPER_IMPORT, save_model
 from ..models.unet import UNet, build_model
 from .bioimageio_wrapper import CoordGateBioImageIO
@@ -86,11 +87,9 @@ def _check_path(path, overwrite: bool) -> Path:
         raise ValueError(f"cannot export to {path}: it is a folder; give a file name ending in .zip")
     if path.exists() and not overwrite:
         raise PackageExistsError(f"{path} exists; pass overwrite=True to replace it")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"cannot export to {path}: {parent} is a file, not a folder")
-            break
+    blocking = blocking_file(path)
+    if blocking is not None:
+        raise ValueError(f"cannot export to {path}: {blocking} is a file, not a folder")
     return path
 
 
@@ -376,6 +375,155 @@ def _training_details(v0_5, training: Mapping | None):
 
 
 # ---------------------------------------------------------------------------------------- export
+def _package_files(tmp: Path, cpu: UNet, field: tuple[int, int], sample_: np.ndarray | None, name: str,
+                   description: str, metadata: dict, v0_5) -> tuple[np.ndarray, dict, str]:
+    """Write the package's files into ``tmp``: test tensors and samples, the weights (checked against
+    :func:`~napari_coordgate.deblur`, and traced when tracing works), the cover, the model file, the
+    environment and the README. Returns the test output, the checks made, and a note on the torchscript weights."""
+    test_input = _default_sample(field) if sample_ is None else sample_
+    from ..inference.deblur import deblur
+    from .cover import write_cover
+
+    # one tile (the aligned field), as the package runs it: no blending of overlapping tiles
+    whole = tuple(-(-s // cpu.alignment) * cpu.alignment for s in field)
+    test_output = deblur(test_input, cpu, precision="fp32", device="cpu", tile_shape=whole)
+    x = torch.from_numpy(np.ascontiguousarray(test_input, np.float32))[None, None]
+    np.save(tmp / "test_input.npy", x.numpy())
+    np.save(tmp / "test_output.npy", test_output[None, None].astype(np.float32))
+    import tifffile
+
+    tifffile.imwrite(tmp / "sample_input.tif", x.numpy()[0, 0])
+    tifffile.imwrite(tmp / "sample_output.tif", test_output.astype(np.float32))
+
+    wrapper = _wrapper_for(cpu)
+    checks: dict[str, Any] = {"sample_given": sample_ is not None}
+    with torch.no_grad():
+        checks["pytorch_state_dict"] = _max_error(wrapper(x)[0, 0].numpy(), test_output)
+    tolerance = 1e-5 * max(1.0, float(np.max(np.abs(test_output))))
+    if checks["pytorch_state_dict"] > tolerance:
+        raise RuntimeError(f"the exported module differs from napari_coordgate.deblur by "
+                           f"{checks['pytorch_state_dict']:.3g}: this is a bug, please report it")
+    torch.save(wrapper.state_dict(), tmp / "weights.pt")
+
+    torchscript_note = "traced with `torch.jit.trace` from the same module; needs PyTorch only."
+    try:
+        traced = _trace(wrapper, x)
+        with torch.no_grad():
+            checks["torchscript"] = _max_error(traced(x)[0, 0].numpy(), test_output)
+        if checks["torchscript"] > tolerance:
+            raise RuntimeError(f"the traced module differs from deblur by {checks['torchscript']:.3g}")
+        traced.save(str(tmp / "weights_torchscript.pt"))
+    except Exception as err:  # noqa: BLE001 - reported in the package and as a warning
+        checks.pop("torchscript", None)
+        torchscript_note = f"not included: tracing failed ({type(err).__name__}: {err})."
+        warnings.warn(f"BioImage.IO export without torchscript weights: {torchscript_note}", RuntimeWarning,
+                      stacklevel=2)
+
+    write_cover(tmp / "cover.png", cpu, test_input, test_output)
+    save_model(cpu, tmp / "model.safetensors", **metadata)
+    (tmp / "environment.yaml").write_text(_environment_yaml(), encoding="utf-8")
+    checks["format_version"] = v0_5.ModelDescr.implemented_format_version
+    (tmp / "README.md").write_text(
+        _readme(cpu, field, name, description, checks, metadata, torchscript_note), encoding="utf-8")
+    return test_output, checks, torchscript_note
+
+
+def _description(v0_5, tmp: Path, cpu: UNet, field: tuple[int, int], name: str, description: str,
+                 authors: list[dict], cite: list[dict], license: str, metadata: dict, checks: dict,
+                 test_output: np.ndarray, percentiles: list[float]):
+    """The package's BioImage.IO model description (spec 0.5), over the files in ``tmp``."""
+    from pydantic import ValidationError
+
+    h, w = field
+    torch_version = v0_5.Version(torch.__version__.split("+")[0])
+    absolute = 1e-3 * max(float(np.max(np.abs(test_output))), 1e-12)
+    try:
+        weights = {
+            "pytorch_state_dict": v0_5.PytorchStateDictWeightsDescr(
+                source=tmp / "weights.pt",
+                architecture=v0_5.ArchitectureFromLibraryDescr(
+                    import_from=WRAPPER_IMPORT[0], callable=v0_5.Identifier(WRAPPER_IMPORT[1]),
+                    kwargs={"config": cpu.config, "percentiles": percentiles}),
+                pytorch_version=torch_version,
+                dependencies=v0_5.FileDescr(source=tmp / "environment.yaml"),
+                comment="CoordGateBioImageIO from napari-coordgate: normalisation + network + inverse "
+                        "normalisation; needs the napari-coordgate package.",
+            ),
+        }
+        if "torchscript" in checks:
+            weights["torchscript"] = v0_5.TorchscriptWeightsDescr(
+                source=tmp / "weights_torchscript.pt", pytorch_version=torch_version,
+                parent="pytorch_state_dict", comment="torch.jit.trace of the pytorch_state_dict module")
+        fixed = "fixed size: the model's full calibrated field (field-position dependent; do not tile)"
+        descr = v0_5.ModelDescr(
+            name=name,
+            description=description,
+            authors=[v0_5.Author(**a) for a in authors],
+            cite=[v0_5.CiteEntry(**c) for c in cite],
+            license=v0_5.LicenseId(license),
+            documentation=v0_5.FileDescr(source=tmp / "README.md"),
+            covers=[v0_5.FileDescr(source=tmp / "cover.png")],
+            attachments=[v0_5.FileDescr(source=tmp / "model.safetensors")],
+            tags=["napari-coordgate", "coordgate", "deblurring", "deconvolution", "restoration", "unet", "2d",
+                  "pytorch", "fluorescence-light-microscopy", "field-dependent"],
+            version=v0_5.Version(__version__),
+            inputs=[v0_5.InputTensorDescr(
+                id=v0_5.TensorId(_INPUT_ID),
+                description="raw image of the whole calibrated field (top-left pixel at the field origin)",
+                axes=[v0_5.BatchAxis(size=1),
+                      v0_5.ChannelAxis(channel_names=[v0_5.Identifier("intensity")]),
+                      v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=h, description=fixed),
+                      v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=w, description=fixed)],
+                test_tensor=v0_5.FileDescr(source=tmp / "test_input.npy"),
+                sample_tensor=v0_5.FileDescr(source=tmp / "sample_input.tif"),
+                data=v0_5.IntervalOrRatioDataDescr(type="float32"),
+            )],
+            outputs=[v0_5.OutputTensorDescr(
+                id=v0_5.TensorId(_OUTPUT_ID),
+                description="deblurred image, in the input's intensity units",
+                axes=[v0_5.BatchAxis(size=1),
+                      v0_5.ChannelAxis(channel_names=[v0_5.Identifier("intensity")]),
+                      v0_5.SpaceOutputAxis(id=v0_5.AxisId("y"), size=h),
+                      v0_5.SpaceOutputAxis(id=v0_5.AxisId("x"), size=w)],
+                test_tensor=v0_5.FileDescr(source=tmp / "test_output.npy"),
+                sample_tensor=v0_5.FileDescr(source=tmp / "sample_output.tif"),
+                data=v0_5.IntervalOrRatioDataDescr(type="float32"),
+            )],
+            weights=v0_5.WeightsDescr(**weights),
+            config=v0_5.Config(
+                bioimageio=v0_5.BioimageioConfig(
+                    reproducibility_tolerance=[v0_5.ReproducibilityTolerance(
+                        relative_tolerance=1e-3, absolute_tolerance=absolute)],
+                    architecture_type=f"{cpu.arch} (2D U-Net)",
+                    architecture_description=(
+                        f"{cpu.arch} of depth {cpu.depth} and {cpu.base_channels} base channels; CoordGate "
+                        "blocks gate each level's channels with an MLP of the field coordinates"
+                        if cpu.gated_blocks() else f"{cpu.arch} of depth {cpu.depth} and "
+                        f"{cpu.base_channels} base channels"),
+                    modality="fluorescence light microscopy",
+                    task="deblurring (spatially varying deconvolution)",
+                    model_parameter_count=cpu.n_parameters(),
+                    out_of_scope_use="tiled or cropped inputs; images from another microscope, objective, "
+                                     "wavelength, pixel size or field",
+                    training=_training_details(v0_5, metadata.get("training")),
+                ),
+                napari_coordgate={
+                    "format_version": FORMAT_VERSION,
+                    "exported_with": f"napari-coordgate {__version__}",
+                    "config": cpu.config,
+                    "normalization": {"percentiles": percentiles},
+                    "field_shape": [h, w],
+                    "metadata": metadata,
+                    "model_file": "model.safetensors",
+                    "checks": {k: v for k, v in checks.items() if isinstance(v, float)},
+                },
+            ),
+        )
+    except ValidationError as err:
+        raise ValueError(f"the BioImage.IO description of this model is invalid: {err}") from None
+    return descr
+
+
 def export_bioimageio(
     model: UNet,
     path: str | os.PathLike,
@@ -452,11 +600,6 @@ def export_bioimageio(
     sample_ = _check_sample(sample, field)
     metadata = _json_metadata(model)
     v0_5, save_package, load_description = _import_spec()
-    from pydantic import ValidationError
-
-    from ..files.atomic import atomic_write
-    from .cover import write_cover
-
     cpu = _cpu_copy(model)
     percentiles = [float(p) for p in cpu.percentiles]
     if description is None:
@@ -468,138 +611,10 @@ def export_bioimageio(
 
     with tempfile.TemporaryDirectory(prefix="coordgate-bioimageio-") as tmp:
         tmp = Path(tmp)
-        test_input = _default_sample(field) if sample_ is None else sample_
-        from ..inference.deblur import deblur
-
-        # one tile (the aligned field), as the package runs it: no blending of overlapping tiles
-        whole = tuple(-(-s // cpu.alignment) * cpu.alignment for s in field)
-        test_output = deblur(test_input, cpu, precision="fp32", device="cpu", tile_shape=whole)
-        x = torch.from_numpy(np.ascontiguousarray(test_input, np.float32))[None, None]
-        np.save(tmp / "test_input.npy", x.numpy())
-        np.save(tmp / "test_output.npy", test_output[None, None].astype(np.float32))
-        import tifffile
-
-        tifffile.imwrite(tmp / "sample_input.tif", x.numpy()[0, 0])
-        tifffile.imwrite(tmp / "sample_output.tif", test_output.astype(np.float32))
-
-        wrapper = _wrapper_for(cpu)
-        checks: dict[str, Any] = {"sample_given": sample_ is not None}
-        with torch.no_grad():
-            checks["pytorch_state_dict"] = _max_error(wrapper(x)[0, 0].numpy(), test_output)
-        tolerance = 1e-5 * max(1.0, float(np.max(np.abs(test_output))))
-        if checks["pytorch_state_dict"] > tolerance:
-            raise RuntimeError(f"the exported module differs from napari_coordgate.deblur by "
-                               f"{checks['pytorch_state_dict']:.3g}: this is a bug, please report it")
-        torch.save(wrapper.state_dict(), tmp / "weights.pt")
-
-        torchscript_note = "traced with `torch.jit.trace` from the same module; needs PyTorch only."
-        try:
-            traced = _trace(wrapper, x)
-            with torch.no_grad():
-                checks["torchscript"] = _max_error(traced(x)[0, 0].numpy(), test_output)
-            if checks["torchscript"] > tolerance:
-                raise RuntimeError(f"the traced module differs from deblur by {checks['torchscript']:.3g}")
-            traced.save(str(tmp / "weights_torchscript.pt"))
-        except Exception as err:  # noqa: BLE001 - reported in the package and as a warning
-            checks.pop("torchscript", None)
-            torchscript_note = f"not included: tracing failed ({type(err).__name__}: {err})."
-            warnings.warn(f"BioImage.IO export without torchscript weights: {torchscript_note}", RuntimeWarning,
-                          stacklevel=2)
-
-        write_cover(tmp / "cover.png", cpu, test_input, test_output)
-        save_model(cpu, tmp / "model.safetensors", **metadata)
-        (tmp / "environment.yaml").write_text(_environment_yaml(), encoding="utf-8")
-        checks["format_version"] = v0_5.ModelDescr.implemented_format_version
-        (tmp / "README.md").write_text(
-            _readme(cpu, field, name, description, checks, metadata, torchscript_note), encoding="utf-8")
-
-        h, w = field
-        torch_version = v0_5.Version(torch.__version__.split("+")[0])
-        absolute = 1e-3 * max(float(np.max(np.abs(test_output))), 1e-12)
-        try:
-            weights = {
-                "pytorch_state_dict": v0_5.PytorchStateDictWeightsDescr(
-                    source=tmp / "weights.pt",
-                    architecture=v0_5.ArchitectureFromLibraryDescr(
-                        import_from=WRAPPER_IMPORT[0], callable=v0_5.Identifier(WRAPPER_IMPORT[1]),
-                        kwargs={"config": cpu.config, "percentiles": percentiles}),
-                    pytorch_version=torch_version,
-                    dependencies=v0_5.FileDescr(source=tmp / "environment.yaml"),
-                    comment="CoordGateBioImageIO from napari-coordgate: normalisation + network + inverse "
-                            "normalisation; needs the napari-coordgate package.",
-                ),
-            }
-            if "torchscript" in checks:
-                weights["torchscript"] = v0_5.TorchscriptWeightsDescr(
-                    source=tmp / "weights_torchscript.pt", pytorch_version=torch_version,
-                    parent="pytorch_state_dict", comment="torch.jit.trace of the pytorch_state_dict module")
-            fixed = "fixed size: the model's full calibrated field (field-position dependent; do not tile)"
-            descr = v0_5.ModelDescr(
-                name=name,
-                description=description,
-                authors=[v0_5.Author(**a) for a in authors_],
-                cite=[v0_5.CiteEntry(**c) for c in cite_],
-                license=v0_5.LicenseId(license),
-                documentation=v0_5.FileDescr(source=tmp / "README.md"),
-                covers=[v0_5.FileDescr(source=tmp / "cover.png")],
-                attachments=[v0_5.FileDescr(source=tmp / "model.safetensors")],
-                tags=["napari-coordgate", "coordgate", "deblurring", "deconvolution", "restoration", "unet", "2d",
-                      "pytorch", "fluorescence-light-microscopy", "field-dependent"],
-                version=v0_5.Version(__version__),
-                inputs=[v0_5.InputTensorDescr(
-                    id=v0_5.TensorId(_INPUT_ID),
-                    description="raw image of the whole calibrated field (top-left pixel at the field origin)",
-                    axes=[v0_5.BatchAxis(size=1),
-                          v0_5.ChannelAxis(channel_names=[v0_5.Identifier("intensity")]),
-                          v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=h, description=fixed),
-                          v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=w, description=fixed)],
-                    test_tensor=v0_5.FileDescr(source=tmp / "test_input.npy"),
-                    sample_tensor=v0_5.FileDescr(source=tmp / "sample_input.tif"),
-                    data=v0_5.IntervalOrRatioDataDescr(type="float32"),
-                )],
-                outputs=[v0_5.OutputTensorDescr(
-                    id=v0_5.TensorId(_OUTPUT_ID),
-                    description="deblurred image, in the input's intensity units",
-                    axes=[v0_5.BatchAxis(size=1),
-                          v0_5.ChannelAxis(channel_names=[v0_5.Identifier("intensity")]),
-                          v0_5.SpaceOutputAxis(id=v0_5.AxisId("y"), size=h),
-                          v0_5.SpaceOutputAxis(id=v0_5.AxisId("x"), size=w)],
-                    test_tensor=v0_5.FileDescr(source=tmp / "test_output.npy"),
-                    sample_tensor=v0_5.FileDescr(source=tmp / "sample_output.tif"),
-                    data=v0_5.IntervalOrRatioDataDescr(type="float32"),
-                )],
-                weights=v0_5.WeightsDescr(**weights),
-                config=v0_5.Config(
-                    bioimageio=v0_5.BioimageioConfig(
-                        reproducibility_tolerance=[v0_5.ReproducibilityTolerance(
-                            relative_tolerance=1e-3, absolute_tolerance=absolute)],
-                        architecture_type=f"{cpu.arch} (2D U-Net)",
-                        architecture_description=(
-                            f"{cpu.arch} of depth {cpu.depth} and {cpu.base_channels} base channels; CoordGate "
-                            "blocks gate each level's channels with an MLP of the field coordinates"
-                            if cpu.gated_blocks() else f"{cpu.arch} of depth {cpu.depth} and "
-                            f"{cpu.base_channels} base channels"),
-                        modality="fluorescence light microscopy",
-                        task="deblurring (spatially varying deconvolution)",
-                        model_parameter_count=cpu.n_parameters(),
-                        out_of_scope_use="tiled or cropped inputs; images from another microscope, objective, "
-                                         "wavelength, pixel size or field",
-                        training=_training_details(v0_5, metadata.get("training")),
-                    ),
-                    napari_coordgate={
-                        "format_version": FORMAT_VERSION,
-                        "exported_with": f"napari-coordgate {__version__}",
-                        "config": cpu.config,
-                        "normalization": {"percentiles": percentiles},
-                        "field_shape": [h, w],
-                        "metadata": metadata,
-                        "model_file": "model.safetensors",
-                        "checks": {k: v for k, v in checks.items() if isinstance(v, float)},
-                    },
-                ),
-            )
-        except ValidationError as err:
-            raise ValueError(f"the BioImage.IO description of this model is invalid: {err}") from None
+        test_output, checks, torchscript_note = _package_files(tmp, cpu, field, sample_, name, description, metadata,
+                                                               v0_5)
+        descr = _description(v0_5, tmp, cpu, field, name, description, authors_, cite_, license, metadata, checks,
+                             test_output, percentiles)
 
         def write(partial: str) -> None:
             try:

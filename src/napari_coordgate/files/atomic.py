@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "apply_umask"]
+__all__ = ["atomic_write", "current_umask", "apply_umask", "blocking_file"]
 
 
 def current_umask() -> int:
@@ -46,6 +46,14 @@ def apply_umask(path: str | os.PathLike) -> None:
             os.chmod(os.path.join(folder, name), 0o666 & ~mask)
 
 
+def blocking_file(path: Path) -> Path | None:
+    """The nearest existing folder above ``path`` when it is in fact a file (so ``path`` cannot be made), else None."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def atomic_write(path: Path, write: Callable[[str], object], suffix: str = ".tmp", *, folder: bool = False) -> None:
     """Call ``write(tmp_path)`` then move the temporary file (or folder) onto ``path``.
 
@@ -59,11 +67,9 @@ def atomic_write(path: Path, write: Callable[[str], object], suffix: str = ".tmp
     path = Path(path)
     if path.is_dir() and not folder:
         raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot save to {path}: {parent} is a file, not a folder")
-            break
+    blocking = blocking_file(path)
+    if blocking is not None:
+        raise NotADirectoryError(f"cannot save to {path}: {blocking} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     if folder:
         tmp = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)

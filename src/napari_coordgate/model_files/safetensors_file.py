@@ -112,20 +112,8 @@ def read_model_info(path: str | os.PathLike) -> dict:
 
 
 def load_safetensors_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> UNet:
-    """Load a model saved by :func:`save_model` (see :func:`napari_coordgate.load_model`, which also reads
-    BioImage.IO packages).
-
-    The file is parsed with safetensors and JSON only: nothing is unpickled.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        The file is corrupt, truncated or not a napari-coordgate model; its
-        header breaks the schema (:mod:`.header`); a weight is NaN or
-        infinite; or ``device`` is not available.
-    """
+    """Load a model saved by :func:`save_model`, parsed with safetensors and JSON only (see
+    :func:`napari_coordgate.load_model`, which also reads BioImage.IO packages, for what it raises)."""
     resolve_device(device)
     info = read_model_info(path)
     try:

@@ -35,7 +35,7 @@ def model_from_state(info: dict, tensors: Mapping[str, torch.Tensor], path: str 
     Returns
     -------
     UNet
-        In eval mode, with ``percentiles``, ``metadata`` and ``source_path`` set.
+        In eval mode, with the file's ``percentiles`` and ``metadata``, and ``source_path``.
 
     Raises
     ------

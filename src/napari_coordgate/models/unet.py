@@ -227,16 +227,6 @@ class CoordConvUNet(UNet):
     arch = "CoordConvUNet"
     requires_field = True
 
-    def __init__(
-        self,
-        depth: int = 3,
-        base_channels: int = 32,
-        *,
-        field_shape: Sequence[int] | None = None,
-        residual: bool = True,
-    ) -> None:
-        super().__init__(depth, base_channels, field_shape=field_shape, residual=residual)
-
 
 #: Deepest U-Net built: eight levels already see over 1000 px and hold 128x the base channels.
 MAX_DEPTH = 8

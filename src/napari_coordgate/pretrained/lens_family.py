@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..psf.field_interp import node_coordinates
+from ..psf.field_grid import node_coordinates
 from ..psf.psf_field import PSFField
-from ..psf.pupil import geometric_blur_radius_px, pupil_psf
+from ..psf.optics.pupil import geometric_blur_radius_px, pupil_psf
 
 __all__ = ["random_lens", "LENS_FAMILY"]
 

@@ -10,12 +10,12 @@
   immersion index) an image file records, to give to the calibration.
 """
 
-from .bead_target import render_bead_target
-from .beads import calibrate_from_beads
-from .pair import calibrate_from_pair
-from .optics_metadata import read_optics
+from .optics.bead_slide import render_bead_target
+from .beads.calibrate import calibrate_from_beads
+from .pair.calibrate import calibrate_from_pair
+from .optics.metadata import read_optics
 from .psf_field import PSFField
-from .simulate import simulate_lens
+from .optics.simulate import simulate_lens
 
 __all__ = [
     "PSFField",

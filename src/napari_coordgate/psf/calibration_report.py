@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .centroid_check import describe_centroid_check
+from .beads.centroid_check import describe_centroid_check
 from .psf_field import PSFField
 
 __all__ = ["calibration_report", "ABERRATION_SHOWN"]

@@ -11,7 +11,8 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from ..files.atomic import atomic_write
-from .field_interp import node_coordinates, psf_fwhm, tent_weights, unit_sum
+from .field_grid import node_coordinates, tent_weights
+from .kernels import psf_fwhm, unit_sum
 
 __all__ = ["PSFField", "FIELD_KINDS", "is_psf_field_file"]
 

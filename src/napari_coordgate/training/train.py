@@ -14,6 +14,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..validation import integer, number
 from .metrics import psnr, region_masks, regional_psnr, ssim
 from .progress import TrainingProgress, TrainingResult
 
-__all__ = ["train"]
+__all__ = ["train", "TrainConfig", "TrainingRun", "validation_scores"]
 
 _PREVIEW_SIDE = 256
 _REL_IMPROVEMENT = 1e-4  # a validation loss must drop by this fraction to count as better
@@ -195,12 +196,19 @@ def train(
     reserved = {"model", "path", "training"} & set(metadata or {})
     if reserved:
         raise ValueError(f"metadata keys {sorted(reserved)} are reserved")
-    settings = dict(total=total, budget_s=time_budget_s, steps_per_epoch=steps_per_epoch, lr=lr, batch_size=batch_size,
-                    val_every=val_every, schedule=schedule, plateau_patience=plateau_patience, lr_factor=lr_factor,
-                    early_stop_patience=early_stop_patience, min_lr=min_lr, seed=seed, preview=bool(preview))
+    config = TrainConfig(total=total, budget_s=time_budget_s, steps_per_epoch=steps_per_epoch, lr=lr,
+                         batch_size=batch_size, val_every=val_every, schedule=schedule,
+                         plateau_patience=plateau_patience, lr_factor=lr_factor,
+                         early_stop_patience=early_stop_patience, min_lr=min_lr, seed=seed, preview=bool(preview))
     path = Path(checkpoint) if checkpoint is not None else None
-    dev = resolve_device(device)
-    return _training_loop(model, data, compute_mode(dev, precision), path, dict(metadata or {}), **settings)
+    mode = compute_mode(resolve_device(device), precision)
+    return _lazy_run(model, data, mode, config, path, dict(metadata or {}))
+
+
+def _lazy_run(*args) -> Generator[TrainingProgress, None, TrainingResult]:
+    """The generator :func:`train` returns: the run is set up (and the model touched) only once it is iterated,
+    on the thread that iterates it."""
+    return (yield from TrainingRun(*args).run())
 
 
 def _oom_error(err: RuntimeError, dev: torch.device, what: str) -> RuntimeError | None:
@@ -227,7 +235,7 @@ def _regions(pred: np.ndarray, truth: np.ndarray, masks: dict, offsets) -> dict:
     return out
 
 
-def _validate(model, data, mode, masks, want_preview) -> dict:
+def validation_scores(model: UNet, data, mode, masks: dict, want_preview: bool) -> dict:
     """Deblur each validation image (a whole field, or a crop at its offset) and score it."""
     model.eval()
     preds = []
@@ -246,150 +254,214 @@ def _validate(model, data, mode, masks, want_preview) -> dict:
     return out
 
 
-def _training_loop(model, data, mode, path, metadata, *, total, budget_s, steps_per_epoch, lr, batch_size, val_every,
-                   schedule, plateau_patience, lr_factor, early_stop_patience, min_lr, seed, preview):
-    dev = mode.device
-    desc = f"{describe_device(dev)}, {mode.describe()}"
-    cuda = dev.type == "cuda"
-    rng = np.random.default_rng(seed)
-    masks = region_masks(data.field_shape)
-    val = data.validation
-    in_regions = _regions(val.blurred, val.sharp, masks, val.offsets)
-    inputs = dict(input_psnr=psnr(val.blurred, val.sharp), input_ssim=ssim(val.blurred, val.sharp),
-                  input_psnr_centre=in_regions["centre"], input_psnr_edge=in_regions["edge"])
-    mode.prepare_model(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=scheduled_lr(0.0, lr, min_lr) if schedule == "cosine" else lr)
-    best_state, best_loss, best_step, best_metrics = None, math.inf, 0, {}
-    history: list[dict] = []
-    stale = plateau = 0
-    stopped_early = False
-    step = 0
-    start = time.perf_counter()
-    step_times: deque[float] = deque(maxlen=20)
-    losses_since_val: list[float] = []
+@dataclass(frozen=True)
+class TrainConfig:
+    """The checked settings of one training run (see :func:`train` for each)."""
 
-    def progress() -> float:
+    total: int | None  # steps, or None for a time budget alone
+    budget_s: float | None
+    steps_per_epoch: int
+    lr: float
+    batch_size: int
+    val_every: int
+    schedule: str
+    plateau_patience: int
+    lr_factor: float
+    early_stop_patience: int | None
+    min_lr: float
+    seed: int
+    preview: bool
+
+
+class TrainingRun:
+    """One run of the training loop, in named stages: :meth:`train_step`, :meth:`validate`, :meth:`record`,
+    driven by :meth:`run` (the generator :func:`train` returns).
+
+    The state a run keeps (the step, the best weights, the validations
+    without improvement, the history) lives on the object.
+    """
+
+    def __init__(self, model: UNet, data, mode, config: TrainConfig, path: Path | None, metadata: dict) -> None:
+        self.model, self.data, self.mode, self.config = model, data, mode, config
+        self.path, self.metadata = path, metadata
+        self.device = mode.device
+        self.description = f"{describe_device(self.device)}, {mode.describe()}"
+        self.rng = np.random.default_rng(config.seed)
+        self.masks = region_masks(data.field_shape)
+        val = data.validation
+        in_regions = _regions(val.blurred, val.sharp, self.masks, val.offsets)
+        self.inputs = dict(input_psnr=psnr(val.blurred, val.sharp), input_ssim=ssim(val.blurred, val.sharp),
+                           input_psnr_centre=in_regions["centre"], input_psnr_edge=in_regions["edge"])
+        mode.prepare_model(model)
+        first_lr = scheduled_lr(0.0, config.lr, config.min_lr) if config.schedule == "cosine" else config.lr
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=first_lr)
+        self.best_state: dict | None = None
+        self.best_loss, self.best_step, self.best_metrics = math.inf, 0, {}
+        self.history: list[dict] = []
+        self.stale = self.plateau = 0  # validations without improvement: in all, and since the last lr drop
+        self.stopped_early = False
+        self.step = 0
+        self.start = time.perf_counter()
+        self.step_times: deque[float] = deque(maxlen=20)
+        self.losses_since_val: list[float] = []
+
+    # -- where the run is ---------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_lr(self, value: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+    def progress(self) -> float:
         """Fraction of the run done: of the steps, or of the time budget, whichever is further."""
-        done = step / total if total else 0.0
-        if budget_s is not None:
-            done = max(done, (time.perf_counter() - start) / budget_s)
+        c = self.config
+        done = self.step / c.total if c.total else 0.0
+        if c.budget_s is not None:
+            done = max(done, (time.perf_counter() - self.start) / c.budget_s)
         return min(done, 1.0)
 
-    def planned_steps() -> int:
+    def planned_steps(self) -> int:
         """The steps the run will take (re-estimated from the measured speed under a time budget)."""
-        if budget_s is None:
-            return total
-        fraction = progress()
+        c, step = self.config, self.step
+        if c.budget_s is None:
+            return c.total
+        fraction = self.progress()
         estimate = round(step / fraction) if step and fraction > 0 else step + 1
-        return min(max(estimate, step), total) if total else max(estimate, step)
+        return min(max(estimate, step), c.total) if c.total else max(estimate, step)
 
-    def record(train_loss, metrics=None, is_best=False, message=""):
-        elapsed = time.perf_counter() - start
-        rate = batch_size * len(step_times) / sum(step_times) if step_times else 0.0
-        planned = planned_steps()
-        if budget_s is not None and (total is None or progress() >= step / total):
-            eta = max(budget_s - elapsed, 0.0)
-        else:
-            eta = elapsed / step * (planned - step) if step else 0.0
-        metrics = dict(metrics or {})
-        return TrainingProgress(step=step, total_steps=planned, epoch=math.ceil(step / steps_per_epoch),
-                                train_loss=train_loss, lr=optimizer.param_groups[0]["lr"], elapsed_s=elapsed,
-                                samples_per_s=rate, eta_s=eta, device=desc, **inputs, is_best=is_best,
-                                message=message, **metrics)
+    def is_last_step(self) -> bool:
+        c = self.config
+        return (c.total is not None and self.step >= c.total) or (c.budget_s is not None and self.progress() >= 1.0)
 
-    def summary():
-        return {"steps_done": step, "steps_planned": planned_steps(), "time_budget_s": budget_s, "schedule": schedule,
-                "best_step": best_step, "best_val_loss": best_loss,
-                "metrics": {k: v for k, v in best_metrics.items() if k != "preview"}, **inputs,
-                "batch_size": batch_size, "lr_initial": lr, "device": desc, "data": data.summary(),
-                "calibration_kind": getattr(data.psf_field, "kind", None)}
-
-    def validate_and_track():
-        nonlocal best_state, best_loss, best_step, best_metrics, stale, plateau
+    # -- the stages -----------------------------------------------------------------------
+    def train_step(self) -> float:
+        """One optimisation step on a fresh batch; returns its loss."""
+        c, dev, mode = self.config, self.device, self.mode
+        t0 = time.perf_counter()
+        if c.schedule == "cosine":  # the rate for the progress made before this step
+            self.set_lr(scheduled_lr(self.progress(), c.lr, c.min_lr))
+        self.step += 1
+        self.model.train()
         try:
-            metrics = _validate(model, data, mode, masks, preview)
+            if dev.type == "cuda":
+                blurred, sharp, offsets = self.data.sample_batch(c.batch_size, self.rng, device=dev)
+            else:
+                blurred, sharp, offsets = (t.to(dev) for t in self.data.sample_batch(c.batch_size, self.rng))
+            blurred = mode.prepare_input(blurred)
+            with mode.autocast():
+                pred = self.model(blurred, offsets)
+            loss = F.mse_loss(pred.float(), sharp)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            train_loss = float(loss.item())
         except RuntimeError as err:
-            oom = _oom_error(err, dev, f"while validating on {data.validation.blurred.shape[-2:]} images; use the CPU or fewer "
-                                       "validation images")
+            oom = _oom_error(err, dev, f"with batch size {c.batch_size}; try a smaller batch size or patch size")
             if oom is None:
                 raise
             raise oom from None
-        improved = metrics["val_loss"] < best_loss * (1 - _REL_IMPROVEMENT) or best_state is None
+        if not math.isfinite(train_loss):
+            raise RuntimeError(f"training diverged at step {self.step} (loss {train_loss}); try a lower learning rate")
+        self.step_times.append(time.perf_counter() - t0)
+        self.losses_since_val.append(train_loss)
+        return train_loss
+
+    def validate(self) -> tuple[dict, bool, str]:
+        """Score the validation images; keep (and save) the best weights; lower the rate on a plateau.
+
+        Returns the metrics, whether they are the best so far, and a message for the record.
+        """
+        c = self.config
+        try:
+            metrics = validation_scores(self.model, self.data, self.mode, self.masks, c.preview)
+        except RuntimeError as err:
+            oom = _oom_error(err, self.device, f"while validating on {self.data.validation.blurred.shape[-2:]} images; "
+                                               "use the CPU or fewer validation images")
+            if oom is None:
+                raise
+            raise oom from None
+        improved = metrics["val_loss"] < self.best_loss * (1 - _REL_IMPROVEMENT) or self.best_state is None
         message = ""
         if improved:
-            best_loss, best_step, best_metrics = metrics["val_loss"], step, metrics
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            stale = plateau = 0
-            if path is not None:
-                save_model(model, path, **{**metadata, "training": summary()})
+            self.best_loss, self.best_step, self.best_metrics = metrics["val_loss"], self.step, metrics
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.stale = self.plateau = 0
+            if self.path is not None:
+                save_model(self.model, self.path, **{**self.metadata, "training": self.summary()})
         else:
-            stale, plateau = stale + 1, plateau + 1
-            current = optimizer.param_groups[0]["lr"]
-            if schedule == "plateau" and plateau >= plateau_patience and current > min_lr:
-                new_lr = max(current * lr_factor, min_lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = new_lr
-                plateau = 0
-                message = (f"no improvement for {plateau_patience} validations: "
+            self.stale, self.plateau = self.stale + 1, self.plateau + 1
+            current = self.lr
+            if c.schedule == "plateau" and self.plateau >= c.plateau_patience and current > c.min_lr:
+                new_lr = max(current * c.lr_factor, c.min_lr)
+                self.set_lr(new_lr)
+                self.plateau = 0
+                message = (f"no improvement for {c.plateau_patience} validations: "
                            f"learning rate {current:.3g} -> {new_lr:.3g}")
-        mean_loss = float(np.mean(losses_since_val)) if losses_since_val else None
-        losses_since_val.clear()
-        history.append({"step": step, "train_loss": mean_loss, "lr": optimizer.param_groups[0]["lr"],
-                        "elapsed_s": time.perf_counter() - start, "is_best": improved,
-                        **{k: v for k, v in metrics.items() if k != "preview"}})
+        mean_loss = float(np.mean(self.losses_since_val)) if self.losses_since_val else None
+        self.losses_since_val.clear()
+        self.history.append({"step": self.step, "train_loss": mean_loss, "lr": self.lr,
+                             "elapsed_s": time.perf_counter() - self.start, "is_best": improved,
+                             **{k: v for k, v in metrics.items() if k != "preview"}})
         return metrics, improved, message
 
-    try:
-        metrics, _, _ = validate_and_track()
-        yield record(None, metrics, True, "validation before training")
-        while True:
-            t0 = time.perf_counter()
-            if schedule == "cosine":  # the rate for the progress made before this step
-                for group in optimizer.param_groups:
-                    group["lr"] = scheduled_lr(progress(), lr, min_lr)
-            step += 1
-            model.train()
-            try:
-                if cuda:
-                    blurred, sharp, offsets = data.sample_batch(batch_size, rng, device=dev)
-                else:
-                    blurred, sharp, offsets = (t.to(dev) for t in data.sample_batch(batch_size, rng))
-                blurred = mode.prepare_input(blurred)
-                with mode.autocast():
-                    pred = model(blurred, offsets)
-                loss = F.mse_loss(pred.float(), sharp)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                train_loss = float(loss.item())
-            except RuntimeError as err:
-                oom = _oom_error(err, dev, f"with batch size {batch_size}; try a smaller batch size or patch size")
-                if oom is None:
-                    raise
-                raise oom from None
-            if not math.isfinite(train_loss):
-                raise RuntimeError(f"training diverged at step {step} (loss {train_loss}); try a lower learning rate")
-            step_times.append(time.perf_counter() - t0)
-            losses_since_val.append(train_loss)
-            last = (total is not None and step >= total) or (budget_s is not None and progress() >= 1.0)
-            if step % val_every and not last:
-                yield record(train_loss)
-                continue
-            metrics, improved, message = validate_and_track()
-            if last:
-                yield record(train_loss, metrics, improved, message)
-                break
-            if early_stop_patience is not None and stale >= early_stop_patience:
-                stopped_early = True
-                message = f"stopped early: no improvement for {early_stop_patience} validations"
-            yield record(train_loss, metrics, improved, message)
-            if stopped_early:
-                break
-    finally:
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        model.eval()
-    return TrainingResult(best_state_dict=best_state, best_step=best_step, best_val_loss=best_loss,
-                          best_metrics={k: v for k, v in best_metrics.items() if k != "preview"},
-                          history=history, device=desc, stopped_early=stopped_early, checkpoint=path,
-                          steps_done=step)
+    def record(self, train_loss, metrics=None, is_best=False, message="") -> TrainingProgress:
+        """The progress record of the step just done."""
+        c, step = self.config, self.step
+        elapsed = time.perf_counter() - self.start
+        rate = c.batch_size * len(self.step_times) / sum(self.step_times) if self.step_times else 0.0
+        planned = self.planned_steps()
+        if c.budget_s is not None and (c.total is None or self.progress() >= step / c.total):
+            eta = max(c.budget_s - elapsed, 0.0)
+        else:
+            eta = elapsed / step * (planned - step) if step else 0.0
+        return TrainingProgress(step=step, total_steps=planned, epoch=math.ceil(step / c.steps_per_epoch),
+                                train_loss=train_loss, lr=self.lr, elapsed_s=elapsed, samples_per_s=rate, eta_s=eta,
+                                device=self.description, **self.inputs, is_best=is_best, message=message,
+                                **dict(metrics or {}))
+
+    def summary(self) -> dict:
+        """What a checkpoint records of the training."""
+        c = self.config
+        return {"steps_done": self.step, "steps_planned": self.planned_steps(), "time_budget_s": c.budget_s,
+                "schedule": c.schedule, "best_step": self.best_step, "best_val_loss": self.best_loss,
+                "metrics": {k: v for k, v in self.best_metrics.items() if k != "preview"}, **self.inputs,
+                "batch_size": c.batch_size, "lr_initial": c.lr, "device": self.description,
+                "data": self.data.summary(), "calibration_kind": getattr(self.data.psf_field, "kind", None)}
+
+    def result(self) -> TrainingResult:
+        return TrainingResult(best_state_dict=self.best_state, best_step=self.best_step, best_val_loss=self.best_loss,
+                              best_metrics={k: v for k, v in self.best_metrics.items() if k != "preview"},
+                              history=self.history, device=self.description, stopped_early=self.stopped_early,
+                              checkpoint=self.path, steps_done=self.step)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> Generator[TrainingProgress, None, TrainingResult]:
+        """Validate, then train step by step (validating every ``val_every`` steps and at the last), yielding a
+        record after each; whatever ends it, the model is left with the best weights seen."""
+        c = self.config
+        try:
+            metrics, _, _ = self.validate()
+            yield self.record(None, metrics, True, "validation before training")
+            while True:
+                train_loss = self.train_step()
+                last = self.is_last_step()
+                if self.step % c.val_every and not last:
+                    yield self.record(train_loss)
+                    continue
+                metrics, improved, message = self.validate()
+                if last:
+                    yield self.record(train_loss, metrics, improved, message)
+                    break
+                if c.early_stop_patience is not None and self.stale >= c.early_stop_patience:
+                    self.stopped_early = True
+                    message = f"stopped early: no improvement for {c.early_stop_patience} validations"
+                yield self.record(train_loss, metrics, improved, message)
+                if self.stopped_early:
+                    break
+        finally:
+            if self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+            self.model.eval()
+        return self.result()
