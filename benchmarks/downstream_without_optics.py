@@ -52,7 +52,7 @@ from lib.training import train_models, training_args
 
 from napari_coordgate import calibrate_from_beads, deblur
 from napari_coordgate.data import make_training_set
-from napari_coordgate.inference.normalization import IntensityScale
+from napari_coordgate.normalization import IntensityScale
 from napari_coordgate.pretrained import FINE_TUNE_LR, base_model
 from napari_coordgate.training import train
 

@@ -12,6 +12,8 @@ compared with the true lens on a 16 x 16 grid of field points
 
     python benchmarks/sensor_calibration.py --lens pyotf:coma --optics given
     # -> results/sensor_calibration/sensor_calibration.jsonl (one line a run), the stage log on stdout
+    python benchmarks/sensor_calibration.py --field 512 --layout dense [--trial-beads 100000] \
+        --out results/sensor_calibration/subset_ab.jsonl   # the subset against every bead
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import resource
 import time
 
 import numpy as np
-import torch
 
 from lib.common import append_jsonl, machine, results_dir
 
@@ -33,11 +34,20 @@ def main(argv=None) -> dict:
     p.add_argument("--field", type=int, default=2048)
     p.add_argument("--optics", choices=["given", "unknown"], default="given")
     p.add_argument("--psf-size", type=int, default=None, help="the fit window (default: chosen from the beads)")
+    p.add_argument("--layout", default="sensor", help="slide layout (lib.independent_lens.LAYOUTS; default: 1000 beads)")
+    p.add_argument("--trial-beads", type=int, default=None,
+                   help="beads the field models are chosen on (default: the package's TRIAL_BEADS)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(results_dir("sensor_calibration") / "sensor_calibration.jsonl"))
     args = p.parse_args(argv)
 
+    import importlib
+
     from napari_coordgate import calibrate_from_beads
+
+    beads_module = importlib.import_module(calibrate_from_beads.__module__)
+    if args.trial_beads is not None:
+        beads_module.TRIAL_BEADS = args.trial_beads
 
     library, lens = args.lens.split(":")
     shape = (args.field, args.field)
@@ -46,13 +56,13 @@ def main(argv=None) -> dict:
         from lib.independent_lens import OPTICS, independent_lens, render_slide
 
         truth = independent_lens(lens, shape)
-        image, positions, _ = render_slide(truth, "sensor", seed=args.seed)
+        image, positions, _ = render_slide(truth, args.layout, seed=args.seed)
         optics = OPTICS[lens]
     elif library == "psfmodels":
         from lib.psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
 
         truth = psfmodels_lens(lens, shape)
-        image, positions, _ = render_psfmodels_slide(truth, "sensor", seed=args.seed)
+        image, positions, _ = render_psfmodels_slide(truth, args.layout, seed=args.seed)
         optics = PSFMODELS_OPTICS[lens]
     else:
         raise SystemExit(f"unknown library {library!r}: pyotf or psfmodels")
@@ -75,7 +85,8 @@ def main(argv=None) -> dict:
     metrics = psf_metrics(field, truth, exact=library == "pyotf")
     meta = field.metadata
     result = {
-        "lens": args.lens, "field": args.field, "optics": args.optics, "psf_size_given": args.psf_size,
+        "lens": args.lens, "field": args.field, "layout": args.layout, "optics": args.optics,
+        "psf_size_given": args.psf_size, "trial_beads": beads_module.TRIAL_BEADS,
         "beads_on_slide": int(len(positions)), "n_detected": meta["n_detected"], "n_used": meta["n_used"],
         "fit_psf_size": meta["fit_psf_size"], "kernel_px": field.psf_size, "method": meta["method"],
         "seconds": round(seconds, 1), "peak_rss_gib": round(peak_gib, 2),
@@ -83,7 +94,7 @@ def main(argv=None) -> dict:
         "displacement_px_median": round(metrics["all"]["displacement_px"], 3),
         "displacement_px_max": round(metrics["all"]["displacement_px_worst"], 3),
         "held_out_unexplained": meta["held_out"]["unexplained_fraction"],
-        "stages": stages, "torch_threads": torch.get_num_threads(), **machine(),
+        "stages": stages, **machine(),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
     append_jsonl(args.out, result)

@@ -39,7 +39,7 @@ def noisy_specimens(truth, n: int, seed: int, photons: float, read_noise: float)
     :class:`napari_coordgate.data.ValidationSet` normalises).
     """
     from napari_coordgate.data.noise import add_poisson_gaussian
-    from napari_coordgate.inference.normalization import IntensityScale
+    from napari_coordgate.normalization import IntensityScale
 
     from .independent_lens import specimens
 

@@ -41,6 +41,7 @@ def bead_slide():
     return lens, image
 
 
+@pytest.mark.slow
 def test_beads(qtbot, viewer, widget, state, click, bead_slide, open_widget):
     finetune = open_widget("Fine-tune")
     lens, image = bead_slide
@@ -74,6 +75,7 @@ def test_beads(qtbot, viewer, widget, state, click, bead_slide, open_widget):
     assert "FWHM" in widget._current.value
 
 
+@pytest.mark.slow
 def test_bead_model_and_known_optics(qtbot, viewer, widget, state, click, bead_slide, monkeypatch):
     """The model and the optics reach the core; used and rejected beads are shown with their reasons."""
     lens, image = bead_slide
@@ -310,6 +312,7 @@ def test_closing_the_dock_cancels_its_calibration(qtbot, viewer, widget, state, 
     assert state.psf_field is small_lens and "PSF field" not in viewer.layers
 
 
+@pytest.mark.slow
 def test_the_dock_gives_the_api_s_calibration(qtbot, viewer, widget, state, click, bead_slide):
     """The same slide with the dock's defaults and the API's: the same PSFs, to the bit."""
     widget._bead_image.value = viewer.add_image(bead_slide[1], name="beads")

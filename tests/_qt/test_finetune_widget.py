@@ -209,6 +209,7 @@ def test_saved_model_records_its_training(qtbot, tmp_path, open_widget, state, s
     assert "val_psnr" in meta["training"] and meta["psf_field"]["field_shape"] == [64, 64]
 
 
+@pytest.mark.slow
 def test_export_for_bioimageio(qtbot, tmp_path, open_widget, calibrated, notifications):
     import bioimageio.spec
 

@@ -69,6 +69,7 @@ def check_fits_the_screen(qtbot, window, name: str, widget) -> None:
         f"{name}: its main button is out of view"
 
 
+@pytest.mark.slow
 def test_first_ten_minutes(qtbot, viewer, docks, state, click, gap_meter, notifications, record_property, tmp_path):
     calibration, finetune, deblur, gates = (docks[n] for n in ("Calibration", "Fine-tune", "Deblur", "Gate map"))
     window = viewer.window._qt_window

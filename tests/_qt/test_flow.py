@@ -1,11 +1,13 @@
 """The whole flow, as a user runs it: sample -> calibrate -> fine-tune -> stop -> deblur -> gate map."""
 
+import pytest
 import numpy as np
 from numpy.testing import assert_array_equal
 
 TIMEOUT = 300_000
 
 
+@pytest.mark.slow
 def test_sample_to_gate_map(qtbot, viewer, open_widget, state, click):
     calibration, finetune = open_widget("Calibration"), open_widget("Fine-tune")
     deblur, gates = open_widget("Deblur"), open_widget("Gate map")

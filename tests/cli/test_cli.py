@@ -120,6 +120,7 @@ def test_usage_error_is_one_line(capsys):
     assert_one_line_error(2, capsys.readouterr().err, "required")
 
 
+@pytest.mark.slow
 def test_console_script_no_traceback_unless_debug(files, tmp_path):
     root, _ = files
     argv = [sys.executable, "-m", "napari_coordgate.cli", "deblur", str(tmp_path / "missing.tif"),
@@ -203,6 +204,7 @@ def test_train_rejects_bad_field_file(capsys, tmp_path):
     assert_one_line_error(code, err, ".safetensors")
 
 
+@pytest.mark.slow
 def test_calibrate_from_pair_and_beads(capsys, tmp_path):
     from napari_coordgate.data import make_specimen
     from napari_coordgate.psf.optics.bead_slide import render_bead_target
@@ -238,6 +240,7 @@ def bead_slide(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
     out_file = tmp_path / "pupil.npz"
     code, out, _ = run(capsys, "calibrate", "beads", bead_slide / "beads.tif", "-o", out_file, "-q", "--model", "pupil",
@@ -258,6 +261,7 @@ def test_calibrate_beads_model_and_optics(capsys, tmp_path, bead_slide):
     assert PSFField.load(tmp_path / "e.npz").metadata["method"].startswith("empirical")
 
 
+@pytest.mark.slow
 def test_the_cli_and_the_api_give_the_same_calibration_by_default(capsys, tmp_path, bead_slide, one_thread):
     """The CLI runs torch with half the cores, a script with whatever it set: a calibration fits with the same
     threads anyway (unless --threads is given)."""
@@ -406,6 +410,7 @@ def test_calibrate_beads_with_only_some_optics_in_the_file(capsys, tmp_path, fak
     assert_one_line_error(code, err, "undersampled", "taken from imagej.tif: pixel size 130 nm", "--ignore-file-optics")
 
 
+@pytest.mark.slow
 def test_demo_quick(capsys, tmp_path, one_thread):
     out = tmp_path / "demo"
     code, stdout, _ = run(capsys, one_thread, "demo", "--quick", "--out", out, "--device", "cpu", "-q")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import imageio.v3 as iio
 _BLOCKED = ("matplotlib", "napari", "qtpy", "PyQt5", "PyQt6", "dask", "distributed", "zarr")
 
 
+@pytest.mark.slow
 def test_demo_runs_without_the_extras(tmp_path):
     out = tmp_path / "demo"
     code = (

@@ -69,6 +69,7 @@ def test_package_validates_with_fixed_full_field_input(cg_package):
     assert "tile" in descr.description
 
 
+@pytest.mark.slow
 def test_bioimageio_core_test_model_passes(cg_package):
     _, path = cg_package
     _summary_ok(core.test_model(path, devices=["cpu"]))
@@ -115,6 +116,7 @@ def test_package_contents(cg_package, tmp_path):
     assert ours["metadata"] == model.metadata and ours["config"] == model.config
 
 
+@pytest.mark.slow
 def test_plain_unet_with_sample(tmp_path):
     torch.manual_seed(1)
     model = UNet(depth=2, base_channels=4, field_shape=(48, 40))

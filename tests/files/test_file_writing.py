@@ -9,7 +9,7 @@ import pytest
 from napari_coordgate import CGUNet, simulate_lens
 from napari_coordgate.files.images import write_image
 from napari_coordgate.files.atomic import current_umask
-from napari_coordgate.model_io import save_model
+from napari_coordgate.model_files import save_model
 
 
 @pytest.fixture

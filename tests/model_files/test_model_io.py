@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from napari_coordgate import CGUNet, CoordConvUNet, UNet, deblur, load_model, save_model
-from napari_coordgate.model_io import read_model_info
+from napari_coordgate.model_files import read_model_info
 
 
 @pytest.mark.parametrize(
@@ -75,14 +75,14 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     save_model(first, path, version=1)
     before = path.read_bytes()
 
-    import napari_coordgate.model_io as model_io
+    from napari_coordgate.model_files import safetensors_file
 
     def crash(tensors, filename, metadata=None):
         with open(filename, "wb") as fh:
             fh.write(b"half a file")
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(model_io, "save_file", crash)
+    monkeypatch.setattr(safetensors_file, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         save_model(CGUNet(2, field_shape=(32, 32), base_channels=8), path, version=2)
     assert path.read_bytes() == before
@@ -99,6 +99,21 @@ def test_metadata_must_be_json(tmp_path):
 def test_loading_never_unpickles():
     import inspect
 
-    import napari_coordgate.model_io as model_io
+    from napari_coordgate.model_files import header, load, safetensors_file, state
 
-    assert "torch.load" not in inspect.getsource(model_io)
+    for module in (header, state, safetensors_file, load):  # the package reader uses torch.load(weights_only=True)
+        assert "torch.load" not in inspect.getsource(module)
+
+
+def test_the_old_import_paths_still_work_for_one_release():
+    """model_io, model_header, inference.normalization and export.bioimageio_reader re-export what they held."""
+    from napari_coordgate import model_files, normalization
+    from napari_coordgate.export import bioimageio_reader
+    from napari_coordgate.inference import normalization as old_normalization
+    from napari_coordgate import model_header, model_io
+
+    assert model_io.save_model is model_files.save_model and model_io.load_model is model_files.load_model
+    assert model_io.FORMAT_VERSION == model_files.FORMAT_VERSION
+    assert model_header.check_header is model_files.check_header
+    assert old_normalization.IntensityScale is normalization.IntensityScale
+    assert bioimageio_reader.load_bioimageio_package is model_files.load_bioimageio_package

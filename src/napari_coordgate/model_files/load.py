@@ -18,7 +18,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> U
     written by :func:`napari_coordgate.export.export_bioimageio`.
 
     The file is parsed with safetensors and JSON (or, for a package, YAML's
-    safe loader and ``torch.load(weights_only=True)``) only: nothing else is
+    safe loader and PyTorch's weights-only loader) only: nothing else is
     unpickled. The returned model is in eval mode and carries
     ``model.metadata`` (the metadata it was saved with) and ``model.percentiles``.
 

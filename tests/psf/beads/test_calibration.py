@@ -237,6 +237,7 @@ def test_beads_in_one_corner_are_refused(lens):
         calibrate_from_beads(rng.poisson(image).astype(float))
 
 
+@pytest.mark.slow
 def test_debris_that_no_psf_model_explains_is_refused():
     """Blobs of random size, elongation and orientation: bead-like, but no smooth PSF field."""
     rng = np.random.default_rng(11)
@@ -308,6 +309,7 @@ def _sharp_lens_scene(neighbour_offset=None, seed=4):
     return BeadScene(image, np.full(shape, 100.0), 100.0, k, positions, np.zeros(shape, bool))
 
 
+@pytest.mark.slow
 def test_unknown_optics_are_estimated_from_the_sharpest_beads():
     """Without the optics, the pupil's cut-off and aperture NA / n start from a fit to the sharpest beads."""
     from napari_coordgate.psf.beads.model_choice import estimate_optics
