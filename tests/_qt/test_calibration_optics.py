@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_coordgate._qt import calibration_widget as calibration_module
+from napari_coordgate._qt import _workers
 from napari_coordgate.psf.psf_field import PSFField
 
 TIMEOUT = 60_000
@@ -84,7 +84,7 @@ def test_layer_metadata_and_an_index_not_in_the_list(qtbot, viewer, widget, stat
         calls.append(kwargs)
         return PSFField(small_lens.psfs, small_lens.field_shape, kind="beads", metadata={"beads": [[10, 10]]})
 
-    monkeypatch.setattr(calibration_module, "calibrate_from_beads", fake)
+    monkeypatch.setattr(_workers, "calibrate_from_beads", fake)
     widget._bead_wavelength.value = 600.0  # typed in
     click(widget._run_button)
     qtbot.waitUntil(widget.is_idle, timeout=TIMEOUT)

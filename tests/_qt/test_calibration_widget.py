@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from napari_coordgate._qt import calibration_widget as calibration_module
+from napari_coordgate._qt import _workers, calibration_widget as calibration_module
 from napari_coordgate.psf import calibrate_from_beads, render_bead_target, simulate_lens
 from napari_coordgate.psf.psf_field import PSFField
 
@@ -82,13 +82,13 @@ def test_bead_model_and_known_optics(qtbot, viewer, widget, state, click, bead_s
     image = image.copy()
     image[64, 64] = image.max() * 20  # a hot pixel
     calls = []
-    core = calibration_module.calibrate_from_beads
+    core = _workers.calibrate_from_beads
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return core(*args, **kwargs)
 
-    monkeypatch.setattr(calibration_module, "calibrate_from_beads", spy)
+    monkeypatch.setattr(_workers, "calibrate_from_beads", spy)
     assert widget._bead_pixel_size.value == 0  # unknown until a layer with a scale is chosen
     layer = viewer.add_image(image, name="slide", scale=(0.13, 0.13))
     widget._bead_image.value = layer
@@ -139,7 +139,7 @@ def fake_bead_field(shape=(60, 90), grid=(2, 3), **extra) -> PSFField:
 def test_bead_report_is_shown(qtbot, viewer, widget, state, click, notifications, monkeypatch):
     """What a bead calibration reports: layers, colours, reasons, the held-out check and warnings."""
     field = fake_bead_field()
-    monkeypatch.setattr(calibration_module, "calibrate_from_beads", lambda image, **kwargs: field)
+    monkeypatch.setattr(_workers, "calibrate_from_beads", lambda image, **kwargs: field)
     layer = viewer.add_image(np.zeros((60, 90), np.float32), name="slide", scale=(2.0, 2.0), translate=(5, -3))
     widget._bead_image.value = layer
     calibrate(qtbot, widget, click)
@@ -175,7 +175,7 @@ def test_bead_report_is_shown(qtbot, viewer, widget, state, click, notifications
 
     # a second run without rejections or warnings: the old rejected markers go, the status is "ok"
     field = fake_bead_field(rejected_beads=[], rejected={}, warnings=[])
-    monkeypatch.setattr(calibration_module, "calibrate_from_beads", lambda image, **kwargs: field)
+    monkeypatch.setattr(_workers, "calibrate_from_beads", lambda image, **kwargs: field)
     calibrate(qtbot, widget, click)
     assert "rejected beads" not in viewer.layers and widget._status.level == "ok"
     assert viewer.layers["slide FWHM map"].data.shape == (2, 3)
@@ -183,7 +183,7 @@ def test_bead_report_is_shown(qtbot, viewer, widget, state, click, notifications
 
 def test_optics_need_wavelength_and_pixel_size(viewer, widget, click, notifications, monkeypatch):
     calls = []
-    monkeypatch.setattr(calibration_module, "calibrate_from_beads", lambda image, **kw: calls.append(kw))
+    monkeypatch.setattr(_workers, "calibrate_from_beads", lambda image, **kw: calls.append(kw))
     widget._bead_image.value = viewer.add_image(np.zeros((64, 64), np.float32), name="slide")  # scale 1: no prefill
     assert widget._bead_pixel_size.value == 0
     widget._bead_na.value = 1.4

@@ -9,22 +9,19 @@ from pathlib import Path
 import napari
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QProgressBar
 
 from ..cancellation import Cancelled
-from ..psf.beads.calibrate import calibrate_from_beads
 from ..psf.calibration_report import calibration_report
 from ..psf.optics.metadata import OPTICS, FileOptics, describe_value, optics_from_metadata, read_optics
-from ..psf.pair.calibrate import calibrate_from_pair
 from ..psf.psf_field import PSFField
-from ..psf.optics.simulate import simulate_lens
 from ._controls import (MessageLog, StatusLine, ask_open_path, ask_save_path, button, collapsible, info_label,
                         layer_combo, report_error, scrolling_layout)
 from ._layers import one_per_turn, show_bead_layer, show_fwhm_map, show_psf_field
 from ._threads import MessageRelay
+from ._workers import calibration_job
 from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
 
@@ -37,27 +34,6 @@ KINDS = [("Bead slide", "beads"), ("Sharp + blurred pair", "pair"), ("Simulated 
 #: The models of a bead calibration (``method=`` of :func:`calibrate_from_beads`).
 BEAD_MODELS = [("auto", "auto"), ("pupil (known optics)", "pupil"), ("empirical (unknown optics)", "empirical"),
                ("per-node average", "nodes")]
-
-
-@thread_worker(ignore_errors=True)
-def calibration_job(kind: str, images: list, options: dict, report=None, cancel: threading.Event | None = None):
-    """Calibrate in a worker; returns ``(psf_field, montage)``.
-
-    ``report`` gets each progress message as it comes (a
-    :meth:`MessageRelay.send`); setting ``cancel`` stops a bead or pair
-    calibration within about a second, raising
-    :class:`~napari_coordgate.cancellation.Cancelled`. Everything the result
-    layers and reports need is computed here (the field's widths are cached
-    on it), so the GUI thread only assigns.
-    """
-    if kind == "beads":
-        field = calibrate_from_beads(images[0], report=report, cancel=cancel, **options)
-    elif kind == "pair":
-        field = calibrate_from_pair(images[0], images[1], report=report, cancel=cancel, **options)
-    else:
-        field = simulate_lens(**options)
-    field.summary()
-    return field, field.montage()
 
 
 def recorded_optics(layer) -> tuple[FileOptics, str] | None:

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QProgressBar
 
-from ..files.batch import FileEvent, FileOptions, iter_deblur_files, plan_batch
-from ..inference import OUTPUT_DTYPES, OutputCast, iter_deblur
-from ..inference.image_change import describe_change
+from ..files.batch import FileEvent, FileOptions, plan_batch
+from ..inference import OUTPUT_DTYPES
 from ._controls import (StatusLine, ask_open_path, button, collapsible, info_label, layer_combo, report_error,
                         scrolling_layout)
 from ._layers import image_plane_scale, is_plugin_output, show_image
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
+from ._workers import LayerDone, deblur_folder_job, deblur_job, deblur_layers_job
 from .device_picker import DevicePicker
 from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
@@ -30,58 +27,6 @@ __all__ = ["DeblurWidget"]
 
 _COPIED = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_labels", "colormap")
 
-
-@thread_worker(ignore_errors=True)
-def deblur_job(image, model, offset, device, cancel: threading.Event, report: bool = False, output_dtype=None):
-    """Deblur ``image`` in a worker: yields ``DeblurProgress``; returns
-    ``(array, ImageChange or None, clipping report)``, or None once ``cancel`` is set.
-
-    With ``report``, how the image changed (:func:`describe_change`) is
-    measured here too (on the float32 result), so the GUI thread only shows it.
-    The result is then cast to ``output_dtype`` (see :class:`OutputCast`).
-    """
-    with MODEL_LOCK, leave_a_core_for_the_gui():
-        result = yield from until_cancelled(iter_deblur(image, model, offset=offset, device=device), cancel)
-    if result is None:
-        return None
-    change = describe_change(np.asarray(image), result) if report else None
-    cast = OutputCast.for_input(output_dtype, np.dtype(image.dtype))
-    return cast(result), change, (cast.report() if cast.dtype.kind != "f" else "")
-
-
-@dataclass(frozen=True)
-class LayerDone:
-    """One layer of :func:`deblur_layers_job` finished (``result`` None if it failed, with ``message``)."""
-
-    name: str
-    result: object
-    message: str
-
-
-@thread_worker(ignore_errors=True)
-def deblur_layers_job(items, model, offset, device, output_dtype, cancel: threading.Event):
-    """Deblur each ``(name, data)`` in turn, yielding tile progress and a
-    :class:`LayerDone` per layer; a layer that fails is reported and the rest go on."""
-    with MODEL_LOCK, leave_a_core_for_the_gui():
-        for name, data in items:
-            try:
-                result = yield from until_cancelled(iter_deblur(data, model, offset=offset, device=device), cancel)
-            except Exception as err:  # e.g. a layer that does not fit the field: report it, go on
-                yield LayerDone(name, None, " ".join(str(err).split()) or type(err).__name__)
-                continue
-            if result is None:
-                return None
-            cast = OutputCast.for_input(output_dtype, np.dtype(data.dtype))
-            yield LayerDone(name, cast(result), cast.report() if cast.dtype.kind != "f" else "")
-    return True
-
-
-@thread_worker(ignore_errors=True)
-def deblur_folder_job(jobs, model, options: FileOptions, cancel: threading.Event):
-    """Deblur image files into their outputs (see :func:`iter_deblur_files`);
-    returns the failures, or None if cancelled (no partial file is left)."""
-    with MODEL_LOCK, leave_a_core_for_the_gui():
-        return (yield from until_cancelled(iter_deblur_files(jobs, model, options), cancel))
 
 
 class DeblurWidget(Dock):

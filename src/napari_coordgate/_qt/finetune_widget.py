@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from pathlib import Path
 
 import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
 
-from ..data.training_set import TrainingSet, make_training_set
+from ..data.training_set import TrainingSet
 from ..model_files import save_model
 from ..models.unet import UNet
 from ..pretrained import FINE_TUNE_LR, SCRATCH_LR
 from ..pretrained.starting_model import starting_model
-from ..training import TrainingProgress, train
+from ..training import TrainingProgress
 from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collapsible, complain, info_label,
                         layer_combo, report_error, scrolling_layout)
 from ._model_files import load_current_model
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui, until_cancelled
+from ._workers import export_job, training_job
 from .device_picker import DevicePicker
 from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
@@ -30,37 +28,6 @@ __all__ = ["FineTuneWidget"]
 
 STEPS_PER_EPOCH = 100
 ARCHITECTURES = [("CG U-Net", "CGUNet"), ("U-Net (baseline)", "UNet"), ("CoordConv U-Net (baseline)", "CoordConvUNet")]
-
-
-@thread_worker(ignore_errors=True)
-def training_job(model, copy_model: bool, psf_field, training_set, data_options: dict, train_options: dict,
-                 cancel: threading.Event):
-    """Train ``model`` (or a copy of it) in a worker; make the training set first unless given.
-
-    Yields, in order: the model being trained, status strings, the new
-    TrainingSet, then TrainingProgress records. Returns the TrainingResult,
-    or None when stopped (the model then holds its best weights).
-    """
-    with leave_a_core_for_the_gui():
-        if copy_model:  # the current model: other widgets may be running it
-            with MODEL_LOCK:
-                model = copy.deepcopy(model)
-        yield model
-        if training_set is None:
-            yield "Making the training set…"
-            training_set = make_training_set(psf_field, **data_options)
-            yield training_set
-        return (yield from until_cancelled(train(model, training_set, **train_options), cancel))
-
-
-@thread_worker(ignore_errors=True)
-def export_job(model, path: str, options: dict):
-    """Write a BioImage.IO package in a worker (tracing and checking take seconds); returns its path."""
-    from ..export import export_bioimageio
-
-    with MODEL_LOCK:
-        model = copy.deepcopy(model)
-    return export_bioimageio(model, path, overwrite=True, **options)
 
 
 class FineTuneWidget(Dock):
@@ -280,11 +247,15 @@ class FineTuneWidget(Dock):
         self.monitor.finish()
 
     # -- files ----------------------------------------------------------------------------
-    def _ask_save(self) -> None:
+    def _ask_model_path(self, what: str, caption: str, file_filter: str) -> str:
+        """Where to write the current model ("" when there is none, or the user cancelled)."""
         if self._state.model is None:
-            complain("Fine-tune", "there is no model to save yet", self._status)
-            return
-        path = ask_save_path(self, "Save the model", "Models (*.safetensors)")
+            complain("Fine-tune", f"there is no model to {what} yet", self._status)
+            return ""
+        return ask_save_path(self, caption, file_filter)
+
+    def _ask_save(self) -> None:
+        path = self._ask_model_path("save", "Save the model", "Models (*.safetensors)")
         if path:
             self.save_model(path)
 
@@ -306,10 +277,7 @@ class FineTuneWidget(Dock):
         return path
 
     def _ask_export(self) -> None:
-        if self._state.model is None:
-            complain("Fine-tune", "there is no model to export yet", self._status)
-            return
-        path = ask_save_path(self, "Export for BioImage.IO", "BioImage.IO packages (*.zip)")
+        path = self._ask_model_path("export", "Export for BioImage.IO", "BioImage.IO packages (*.zip)")
         if path:
             self.export_bioimageio(path)
 

@@ -6,12 +6,10 @@ import napari
 import numpy as np
 from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Points
-from napari.qt.threading import thread_worker
 
-from ..gate_map import gate_maps, local_response
 from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
-from ._threads import MODEL_LOCK, leave_a_core_for_the_gui
+from ._workers import gate_map_job, kernel_job
 from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
 from .dock import Dock
@@ -41,28 +39,11 @@ def gate_limits(maps: np.ndarray) -> tuple[float, float]:
     return 1.0 - half, 1.0 + half
 
 
-@thread_worker(ignore_errors=True)
-def gate_map_job(model, block: str, offset, shape, stride: int = 1):
-    """The gate maps of one block, ``(n_gates, h, w)``, computed in a worker."""
-    with MODEL_LOCK, leave_a_core_for_the_gui():
-        return gate_maps(model, block, offset=offset, shape=shape, stride=stride)
-
-
 def map_stride(shape, level: int, largest: int | None = None) -> int:
     """Sampling step of a gate map so that it has at most ``largest`` (default :data:`MAX_MAP_SIDE`)
     pixels per side (1 where it fits)."""
     coarse = max(-(-int(n) // 2**level) for n in shape)
     return max(1, -(-coarse // (largest or MAX_MAP_SIDE)))
-
-
-@thread_worker(ignore_errors=True)
-def kernel_job(model, psf_field, y: int, x: int, size: int, offset):
-    """``(psf or None, network kernel)`` at image pixel ``(y, x)``, in a worker."""
-    with MODEL_LOCK, leave_a_core_for_the_gui():
-        kernel = local_response(model, y, x, size=size, offset=offset)
-    fy, fx = y + offset[0], x + offset[1]
-    same_field = psf_field is not None and tuple(psf_field.field_shape) == tuple(model.field_shape or ())
-    return (psf_field.psf_at(fy, fx) if same_field else None), kernel
 
 
 def _block_choices(model) -> list[tuple[str, str]]:

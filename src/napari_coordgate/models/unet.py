@@ -187,20 +187,10 @@ class CGUNet(UNet):
     arch = "CGUNet"
     requires_field = True
 
-    def __init__(
-        self,
-        depth: int = 3,
-        base_channels: int = 32,
-        *,
-        field_shape: Sequence[int] | None = None,
-        residual: bool = True,
-        gate_hidden: int = 32,
-        gate_layers: int = 2,
-    ) -> None:
-        super().__init__(
-            depth, base_channels, field_shape=field_shape, residual=residual,
-            gate_hidden=int(gate_hidden), gate_layers=int(gate_layers),
-        )
+    def __init__(self, depth: int = 3, base_channels: int = 32, *, gate_hidden: int = 32, gate_layers: int = 2,
+                 **options) -> None:
+        # options: field_shape (required) and residual, keyword-only as for UNet
+        super().__init__(depth, base_channels, gate_hidden=int(gate_hidden), gate_layers=int(gate_layers), **options)
         self.set_gate_cache(GATE_CACHE_BYTES)
 
     def set_gate_cache(self, total_bytes: int) -> None:

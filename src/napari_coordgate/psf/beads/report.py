@@ -124,17 +124,7 @@ def centre_reach(positions: np.ndarray, field_shape) -> float:
     field: 1 when beads reach both edges, 0 or less when they all lie on
     one side of the centre line. Beads that fill the left half of the field
     reach 1 (along the rows); beads in one corner quarter reach at most 0.
-
-    Parameters
-    ----------
-    positions : (n, 2) array_like
-        ``(y, x)`` bead positions in pixels.
-    field_shape : (H, W)
-
-    Returns
-    -------
-    float
-        -1.0 for no beads.
+    Arguments as for :func:`mean_offset`; -1.0 for no beads.
     """
     if len(positions) == 0:
         return -1.0

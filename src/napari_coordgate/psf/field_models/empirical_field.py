@@ -85,19 +85,8 @@ class EmpiricalFieldModel(torch.nn.Module):
         return raw / raw.sum(dim=(-2, -1), keepdim=True)
 
     def kernels(self, uv: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """PSFs at ``uv`` in windows, their centroids at the window centre plus ``shift``.
-
-        Parameters
-        ----------
-        uv : (n, 2) tensor
-            Normalised field positions.
-        shift : (n, 2) tensor
-            Sub-pixel ``(dy, dx)`` of each PSF's centroid from the window centre.
-
-        Returns
-        -------
-        (n, window, window) tensor of float64, each summing to one
-        """
+        """PSFs at ``uv`` in windows, their centroids at the window centre plus ``shift``: ``(n, window, window)``
+        float64, each summing to one (the arguments as for :meth:`.PupilFieldModel.kernels`)."""
         psfs = self.centred_kernels(uv)
         k, pad = self.psf_size, (self.window - self.psf_size) // 2
         grid = torch.arange(k, dtype=psfs.dtype) - k // 2
