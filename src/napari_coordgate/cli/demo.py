@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files.atomic import atomic_write
 from ..files.images import write_image
 
 __all__ = ["run_demo", "DemoSettings", "FULL", "QUICK"]
@@ -75,8 +76,9 @@ def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> str:
 
         low, high = np.percentile(truth, (0.5, 99.8))
         spread = max(float(np.abs(gate - 1).max()), 1e-3)
-        save_strip(path, [blurred, deblurred, truth, gate], [(low, high)] * 3 + [(1 - spread, 1 + spread)],
-                   ["gray"] * 3 + ["diverging"])
+        atomic_write(path, lambda tmp: save_strip(tmp, [blurred, deblurred, truth, gate],
+                                                  [(low, high)] * 3 + [(1 - spread, 1 + spread)],
+                                                  ["gray"] * 3 + ["diverging"]), suffix=".png")
         return ("figure without titles (blurred | deblurred | truth | gate map): matplotlib is not installed; "
                 "pip install 'napari-coordgate[napari]' for the full figure")
 
@@ -98,7 +100,7 @@ def _figure(path: Path, blurred, deblurred, truth, gate, metrics) -> str:
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
     plt.close(fig)
     return ""
 
@@ -174,6 +176,7 @@ def run_demo(args) -> int:
     note = _figure(out / "figure.png", blurred, deblurred, truth, _strongest_gate(model), metrics)
     if note:
         say(f"    {note}")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    text = json.dumps(metrics, indent=1, default=float)
+    atomic_write(out / "metrics.json", lambda tmp: Path(tmp).write_text(text))
     say(f"done in {time.perf_counter() - t_start:.0f} s: see {out / 'figure.png'}")
     return 0

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..data.lens_mixture import LensMixture
+from ..files.atomic import atomic_write
 from ..data.training_set import make_training_set
 from ..model_files import save_model
 from ..models.unet import CGUNet
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> Path:
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     entries = registry()
     entries[args.name] = {**info, "file": out.name, "sha256": digest, "bytes": out.stat().st_size}
-    REGISTRY_FILE.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(entries, indent=1, sort_keys=True) + "\n"
+    atomic_write(REGISTRY_FILE, lambda tmp: Path(tmp).write_text(text))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}…) in {train_s:.0f} s of training")
     return out
 
