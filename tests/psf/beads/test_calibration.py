@@ -26,6 +26,17 @@ def correlations_at(measured, truth, points) -> np.ndarray:
                      for y, x in points])
 
 
+def assert_recovers_the_lens(field, lens, true_positions) -> None:
+    """The beads used sit where the true beads are, and the PSFs match the lens inside and in the corners."""
+    distance, _ = cKDTree(true_positions).query(np.array(field.metadata["beads"]))
+    assert np.median(distance) < 0.5
+    H, W = field.field_shape
+    corners = [(4, 4), (4, W - 5), (H - 5, 4), (H - 5, W - 5)]
+    inner = [(y, x) for y in (40, 96, 150) for x in (40, 96, 150)]
+    assert np.median(correlations_at(field, lens, inner)) >= 0.95
+    assert correlations_at(field, lens, corners).min() >= 0.8  # measured 0.82-0.94
+
+
 @pytest.fixture(scope="module")
 def lens():
     """Defocus, astigmatism and coma growing towards the edge (the corners' PSFs are comatic)."""
@@ -77,13 +88,7 @@ def test_pupil_model_recovers_the_lens_corners_included(lens, bead_slide, pupil_
     assert meta["method"] == "pupil" and "optics" in meta["method_reason"]
     assert meta["n_detected"] == meta["n_used"] + sum(meta["rejected"].values())
     assert meta["n_used"] >= 55
-    distance, _ = cKDTree(true_positions).query(np.array(meta["beads"]))
-    assert np.median(distance) < 0.5
-    H, W = field.field_shape
-    corners = [(4, 4), (4, W - 5), (H - 5, 4), (H - 5, W - 5)]
-    inner = [(y, x) for y in (40, 96, 150) for x in (40, 96, 150)]
-    assert np.median(correlations_at(field, lens, inner)) >= 0.95
-    assert correlations_at(field, lens, corners).min() >= 0.8  # measured 0.82-0.94
+    assert_recovers_the_lens(field, lens, true_positions)
     assert meta["held_out"]["unexplained_fraction"] < 0.5 and meta["held_out"]["n_beads"] >= 10
     assert set(meta["aberrations"]["at_centre"]) >= {"defocus", "coma_x", "coma_y"}
     assert np.array(meta["fwhm_map_px"]).shape == field.grid_shape
@@ -380,10 +385,4 @@ def test_a_slide_with_many_beads_chooses_its_model_on_a_spread_subset(lens, bead
     every = next(m for m in messages if m.startswith("fitting all ") and "under the pupil model" in m)
     assert messages.index(subset_message) < messages.index(every)
     assert meta["method"] == "pupil" and meta["n_used"] >= 55 and meta["held_out"]["n_beads"] == 6
-    distance, _ = cKDTree(true_positions).query(np.array(meta["beads"]))
-    assert np.median(distance) < 0.5
-    H, W = field.field_shape
-    corners = [(4, 4), (4, W - 5), (H - 5, 4), (H - 5, W - 5)]
-    inner = [(y, x) for y in (40, 96, 150) for x in (40, 96, 150)]
-    assert np.median(correlations_at(field, lens, inner)) >= 0.95
-    assert correlations_at(field, lens, corners).min() >= 0.8
+    assert_recovers_the_lens(field, lens, true_positions)
