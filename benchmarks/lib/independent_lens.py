@@ -458,15 +458,27 @@ def render_slide(
         k = _psf_size(LENSES[name], tuple(field_shape))
     spec = LENSES[name]
     H, W = (int(s) for s in field_shape)
-    rng = np.random.default_rng(seed)
+
+    def kernel_at(y, x, target):
+        return placed_kernel(library_psf(spec, *spec.aberrations(y, x, (H, W))), k, target)
+
+    return noisy_slide(kernel_at, layout, (H, W), k, np.random.default_rng(seed), brightness, background, read_noise)
+
+
+def noisy_slide(kernel_at, layout: str, field_shape: tuple[int, int], k: int, rng: np.random.Generator,
+                brightness: tuple[float, float], background: float,
+                read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A bead slide of ``layout`` whose beads are drawn by ``kernel_at(y, x, target)`` (a ``k x k`` kernel, its
+    centroid at ``target``), with Poisson and read noise: ``(image, true_positions, true_fluxes)`` as
+    :func:`render_slide` returns them."""
+    H, W = field_shape
     positions = slide_positions(layout, (H, W), rng)
     fluxes = rng.uniform(brightness[0], brightness[1], size=len(positions))
     expected = np.zeros((H + 2 * k, W + 2 * k))  # room for kernels hanging over the border
     r = k // 2
     for (y, x), flux in zip(positions, fluxes):
         iy, ix = int(np.round(y)), int(np.round(x))
-        kernel = placed_kernel(library_psf(spec, *spec.aberrations(y, x, (H, W))), k, (r + y - iy, r + x - ix))
-        expected[k + iy - r:k + iy + r + 1, k + ix - r:k + ix + r + 1] += flux * kernel
+        expected[k + iy - r:k + iy + r + 1, k + ix - r:k + ix + r + 1] += flux * kernel_at(y, x, (r + y - iy, r + x - ix))
     expected = expected[k:k + H, k:k + W] + background
     image = rng.poisson(expected) + rng.normal(0.0, read_noise, size=(H, W))
     return image.astype(np.float32), positions, fluxes

@@ -87,7 +87,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .independent_lens import LAYOUTS, LensSpec, placed_kernel, slide_positions
+from .independent_lens import LAYOUTS, LensSpec, noisy_slide, placed_kernel
 from napari_coordgate.psf import PSFField
 from napari_coordgate.psf.field_grid import node_coordinates
 from napari_coordgate.psf.kernels import psf_fwhm
@@ -610,14 +610,5 @@ def render_psfmodels_slide(
         k = _kernel_size(name, field_shape)
     H, W = (int(s) for s in field_shape)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    positions = slide_positions(layout, (H, W), rng)
-    fluxes = rng.uniform(brightness[0], brightness[1], size=len(positions))
-    expected = np.zeros((H + 2 * k, W + 2 * k))  # room for kernels hanging over the border
-    r = k // 2
-    for (y, x), flux in zip(positions, fluxes):
-        iy, ix = int(np.round(y)), int(np.round(x))
-        kernel = lens_kernel(name, y, x, k, (H, W), target=(r + y - iy, r + x - ix))
-        expected[k + iy - r:k + iy + r + 1, k + ix - r:k + ix + r + 1] += flux * kernel
-    expected = expected[k:k + H, k:k + W] + background
-    image = rng.poisson(expected) + rng.normal(0.0, read_noise, size=(H, W))
-    return image.astype(np.float32), positions, fluxes
+    return noisy_slide(lambda y, x, target: lens_kernel(name, y, x, k, (H, W), target=target), layout, (H, W), k,
+                       rng, brightness, background, read_noise)
