@@ -5,20 +5,15 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from napari_coordgate import CGUNet, CoordConvUNet, UNet
+from napari_coordgate import CoordConvUNet, UNet
 from napari_coordgate.gate_map import gate_maps, local_response
 
 FIELD = (64, 48)
 
 
 @pytest.fixture
-def model():
-    torch.manual_seed(0)
-    m = CGUNet(depth=3, field_shape=FIELD, base_channels=4).eval()
-    # untrained gates are ~1 everywhere; make them vary visibly with position
-    for _, _, block in m.gated_blocks():
-        torch.nn.init.normal_(block.gate.out.weight, std=1.0)
-    return m
+def model(cg_model_with_varied_gates):
+    return cg_model_with_varied_gates(FIELD)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
-from napari_coordgate import CGUNet, UNet
+from napari_coordgate import UNet
 from napari_coordgate.gate_map import gate_maps, local_response
 
 TIMEOUT = 30_000
@@ -13,12 +12,8 @@ FIELD = (64, 48)
 
 
 @pytest.fixture
-def model(state):
-    torch.manual_seed(0)
-    m = CGUNet(depth=3, field_shape=FIELD, base_channels=4).eval()
-    for _, _, block in m.gated_blocks():  # make the gates vary visibly
-        torch.nn.init.normal_(block.gate.out.weight, std=1.0)
-    state.model = m
+def model(state, cg_model_with_varied_gates):
+    state.model = m = cg_model_with_varied_gates(FIELD)
     return m
 
 

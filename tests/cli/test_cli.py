@@ -158,10 +158,9 @@ def test_large_tiff_opens_lazily(tmp_path):
 
 # -- calibrate, train, demo ---------------------------------------------------------------------
 @pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    yield "--threads=1"
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """The CLI's option for one torch thread (the test's count is given back after it)."""
+    return "--threads=1"
 
 
 def test_calibrate_simulate_then_train_then_info(capsys, tmp_path, one_thread):

@@ -19,7 +19,7 @@ def test_saturates_at_both_ends_never_wraps(dtype):
     assert out.dtype == dtype
     assert out.tolist() == [info.min, info.min, 4, info.max, info.max, info.max]
     assert (cast.clipped_low, cast.clipped_high, cast.total) == (1, 2, 6)
-    assert f"3 pixels" in cast.report() and f"above {info.max}" in cast.report()
+    assert "3 pixels" in cast.report() and f"above {info.max}" in cast.report()
 
 
 def test_counts_accumulate_over_bands():

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from napari_coordgate import CGUNet, deblur
+from napari_coordgate import deblur
 
 da = pytest.importorskip("dask.array")
 from napari_coordgate.scale import deblur_dask, plan_chunks, plane_intensity_ranges  # noqa: E402
@@ -16,12 +15,8 @@ FIELD = (160, 144)
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    m = CGUNet(depth=3, field_shape=FIELD, base_channels=4)
-    for _, _, block in m.gated_blocks():  # make the gates clearly position-dependent
-        torch.nn.init.normal_(block.gate.out.weight, std=0.5)
-    return m.eval()
+def model(cg_model_with_varied_gates):
+    return cg_model_with_varied_gates(FIELD, gate_std=0.5)
 
 
 @pytest.fixture(scope="module")

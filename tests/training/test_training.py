@@ -28,13 +28,7 @@ def gaussian_psf_field(field_shape=FIELD, grid=(4, 4), k=11, sigma_centre=0.7, s
     return PSFField(psfs, field_shape, kind="custom")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks train fastest on one thread, above all on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from ._controls import (MessageLog, StatusLine, ask_open_path, ask_save_path, bu
 from ._layers import one_per_turn, show_bead_layer, show_fwhm_map, show_psf_field
 from ._threads import MessageRelay
 from ._workers import calibration_job
-from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
 
 __all__ = ["CalibrationWidget"]
@@ -180,8 +179,8 @@ class CalibrationWidget(Dock):
 
         self._kind.changed.connect(self._show_kind)
         self._bead_image.changed.connect(self._prefill_optics)
-        self._run_button.clicked.connect(self._run)
-        self._cancel_button.clicked.connect(self.cancel)
+        self._on_clicks({self._run_button: self._run, self._cancel_button: self.cancel,
+                         self._save_button: self._ask_save, self._load_button: self._ask_load})
         # Progress messages from the worker arrive as the calibration goes; the bar shows the time so far.
         self._cancel = threading.Event()
         self._started = 0.0
@@ -190,10 +189,7 @@ class CalibrationWidget(Dock):
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._show_elapsed)
-        when_dock_closes(self, self.cancel)
-        tab_with_siblings(self)
-        self._save_button.clicked.connect(self._ask_save)
-        self._load_button.clicked.connect(self._ask_load)
+        self._settle_in(self.cancel)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._show_kind(self._kind.value)
         self._prefill_optics(self._bead_image.value)
@@ -356,11 +352,9 @@ class CalibrationWidget(Dock):
         return [layer.data for layer in layers], options, layers[-1]
 
     def _run(self) -> None:
-        if self._worker is not None:
-            return
-        request = self._request()
-        if request is None:
-            return
+        self._start_job(self._request, self._launch)
+
+    def _launch(self, request) -> None:
         images, options, reference = request
         kind = self._kind.value
         sources = self._optics_sources(options) if kind == "beads" else {}

@@ -20,7 +20,6 @@ from ._layers import image_plane_scale, is_plugin_output, show_image
 from ._model_files import load_current_model
 from ._workers import LayerDone, deblur_folder_job, deblur_job, deblur_layers_job
 from .device_picker import DevicePicker
-from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
 
 __all__ = ["DeblurWidget"]
@@ -83,20 +82,16 @@ class DeblurWidget(Dock):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(150)
         self._preview_timer.timeout.connect(self._preview)
-        self._run_button.clicked.connect(self._run)
-        self._cancel_button.clicked.connect(self._cancel)
-        self._all_button.clicked.connect(self.deblur_all_layers)
-        self._folder_button.clicked.connect(self._ask_folder)
-        self._load_button.clicked.connect(self._ask_load_model)
-        self._compare_button.clicked.connect(self._toggle_compare)
+        self._on_clicks({self._run_button: self._run, self._cancel_button: self._cancel,
+                         self._all_button: self.deblur_all_layers, self._folder_button: self._ask_folder,
+                         self._load_button: self._ask_load_model, self._compare_button: self._toggle_compare})
         self._live.changed.connect(self._schedule_preview)
         self._image.changed.connect(self._schedule_preview)
         viewer.dims.events.current_step.connect(self._schedule_preview)
         self._state.events.model.connect(self._on_model)
         self._on_model(self._state.model)
         self._closed = False
-        when_dock_closes(self, self._on_dock_closed)
-        tab_with_siblings(self)
+        self._settle_in(self._on_dock_closed)
 
     # -- napari hooks -------------------------------------------------------------------
     def reset_choices(self, *_) -> None:
@@ -155,11 +150,9 @@ class DeblurWidget(Dock):
 
     # -- full run -------------------------------------------------------------------------
     def _run(self) -> None:
-        if self._worker is not None:
-            return
-        inputs = self._inputs()
-        if inputs is None:
-            return
+        self._start_job(self._inputs, self._launch)
+
+    def _launch(self, inputs) -> None:
         layer, model = inputs
         self._cancel_preview.set()  # the full run has priority over a preview
         self._cancel_run = threading.Event()

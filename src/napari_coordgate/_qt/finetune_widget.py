@@ -20,7 +20,6 @@ from ._controls import (StatusLine, ask_open_path, ask_save_path, button, collap
 from ._model_files import load_current_model
 from ._workers import export_job, training_job
 from .device_picker import DevicePicker
-from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .dock import Dock
 from .training_monitor import TrainingMonitor
 
@@ -95,17 +94,14 @@ class FineTuneWidget(Dock):
                                 self._run_row.native, self._status, self.monitor, self._file_row.native,
                                 self._export_section))
 
-        self._start_button.clicked.connect(self._start)
-        self._stop_button.clicked.connect(self._stop)
-        self._save_button.clicked.connect(self._ask_save)
-        self._load_button.clicked.connect(self._ask_load)
-        self._export_button.clicked.connect(self._ask_export)
+        self._on_clicks({self._start_button: self._start, self._stop_button: self._stop,
+                         self._save_button: self._ask_save, self._load_button: self._ask_load,
+                         self._export_button: self._ask_export})
         self._start_from.changed.connect(self._on_start_from)
         self._state.events.psf_field.connect(self._on_psf_field)
         self._on_psf_field(self._state.psf_field)
         self._on_start_from(self._start_from.value)
-        when_dock_closes(self, self._on_dock_closed)
-        tab_with_siblings(self)
+        self._settle_in(self._on_dock_closed)
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer list (napari calls this when layers change)."""
@@ -148,18 +144,23 @@ class FineTuneWidget(Dock):
         return data
 
     def _start(self) -> None:
-        if self._worker is not None:
-            return
+        self._start_job(self._inputs, self._launch)
+
+    def _inputs(self):
+        """The calibration and the model to train, or None after saying what is missing."""
         field = self._state.psf_field
         if field is None:
             complain("Fine-tune", "there is no calibration yet; make one in the Calibration widget (or load one)",
                      self._status)
-            return
+            return None
         try:
-            model = self._new_model(field.field_shape)
+            return field, self._new_model(field.field_shape)
         except ValueError as err:
             complain("Fine-tune", str(err), self._status)
-            return
+            return None
+
+    def _launch(self, inputs) -> None:
+        field, model = inputs
         patch, noise_layer = self._patch.value, self._noise.value
         data_options = dict(patch_size=patch, percentiles=model.percentiles, noise="auto",
                             calibration_image=None if noise_layer is None else noise_layer.data)

@@ -10,7 +10,6 @@ from napari.layers import Points
 from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
 from ._layers import image_plane_scale, show_image
 from ._workers import gate_map_job, kernel_job
-from .dock_lifetime import tab_with_siblings, when_dock_closes
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
 from .dock import Dock
 
@@ -89,14 +88,12 @@ class GateMapWidget(Dock):
         self.last_kernels: tuple[np.ndarray | None, np.ndarray] | None = None
         self._probe_layer = None
 
-        self._show_button.clicked.connect(self._show_gate_map)
-        self._probe_button.clicked.connect(self._start_probe)
+        self._on_clicks({self._show_button: self._show_gate_map, self._probe_button: self._start_probe})
         self._state.events.model.connect(self._on_model)
         self._on_model(self._state.model)
         # A gate map or probe still computing when the dock closes adds nothing (each takes a second or two).
         self._closed = False
-        when_dock_closes(self, lambda: setattr(self, "_closed", True))
-        tab_with_siblings(self)
+        self._settle_in(lambda: setattr(self, "_closed", True))
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer and block lists (napari calls this when layers change)."""

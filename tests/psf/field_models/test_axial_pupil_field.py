@@ -1,11 +1,10 @@
 """The pupil model whose aberrations follow the field laws of a rotationally symmetric lens."""
 
 import numpy as np
-import pytest
 import torch
 
 from _psf_checks import central, pearson
-from napari_coordgate.psf import calibrate_from_beads, render_bead_target, simulate_lens
+from napari_coordgate.psf import calibrate_from_beads, simulate_lens
 from napari_coordgate.psf.optics.bead_slide import _splat_beads, scatter_points
 from napari_coordgate.psf.field_models.axial_pupil_field import AXIAL_PARAMETERS, AxialPupilFieldModel
 from napari_coordgate.psf.centroid import centre_on_centroid

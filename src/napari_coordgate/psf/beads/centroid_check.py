@@ -115,7 +115,6 @@ def check_centroids(
     """
     H, W = data.shape
     half = window // 2
-    n = len(positions)
     anchors = np.round(positions).astype(int)
     kernels = [field.psf_at(float(y), float(x)) for y, x in positions]
     # Every bead's model light on the canvas, to remove the neighbours' light from each window. The canvas
