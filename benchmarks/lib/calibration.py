@@ -33,6 +33,15 @@ _NOTED: set[str] = set()  # keywords already reported as unknown
 _UNKNOWN_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
+def true_field(library: str, lens: str, field_shape: tuple[int, int]):
+    """The true PSF field of a lens from an independent library (``pyotf`` or ``psfmodels``) on a field of any size."""
+    if library == "psfmodels":
+        return psfmodels_lens(lens, field_shape)
+    if library == "pyotf":
+        return independent_lens(lens, field_shape)
+    raise ValueError(f"unknown library {library!r}: psfmodels or pyotf")
+
+
 def truth_and_slide(library: str, lens: str, layout: str, seed: int):
     """The true field, the slide image and the optics of one case."""
     if library == "psfmodels":

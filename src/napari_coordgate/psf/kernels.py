@@ -15,7 +15,7 @@ def unit_sum(kernel: np.ndarray) -> np.ndarray:
     return kernel / total
 
 
-def psf_fwhm(psf: np.ndarray, subsample: int = 5) -> float:
+def psf_fwhm(psf: np.ndarray, subsample: int = 5, *, keep_negative: bool = False) -> float:
     """Width of a 2D PSF in pixels, as the FWHM of the Gaussian it is equivalent to.
 
     Measured as the diameter of the circle around the PSF's centroid that
@@ -30,24 +30,36 @@ def psf_fwhm(psf: np.ndarray, subsample: int = 5) -> float:
         The PSF; negative values are ignored.
     subsample : int
         Sub-pixel sampling used to measure the enclosed energy.
+    keep_negative : bool
+        Count negative values in the enclosed energy instead of ignoring them
+        (the centroid still ignores them). For a measured, background-subtracted
+        patch: its zero-mean noise then adds nothing on average, where ignoring
+        the negative half of it inflates the width of a faint bead in a large patch.
 
     Returns
     -------
     float
         The width in pixels (NaN for a PSF with no positive values).
     """
-    weights = np.clip(np.asarray(psf, dtype=np.float64), 0, None)
+    values = np.asarray(psf, dtype=np.float64)
+    weights = np.clip(values, 0, None)
     total = weights.sum()
     if total <= 0:
         return float("nan")
     rows, cols = np.indices(weights.shape)
     cy, cx = (weights * rows).sum() / total, (weights * cols).sum() / total
-    fine = np.repeat(np.repeat(weights, subsample, axis=0), subsample, axis=1).ravel()
+    counted = values if keep_negative else weights
+    if counted.sum() <= 0:
+        return float("nan")
+    fine = np.repeat(np.repeat(counted, subsample, axis=0), subsample, axis=1).ravel()
     sub_rows, sub_cols = ((np.arange(n * subsample) + 0.5) / subsample - 0.5 for n in weights.shape)
     fy, fx = np.meshgrid(sub_rows - cy, sub_cols - cx, indexing="ij")
     radius = np.hypot(fy, fx).ravel()
     order = np.argsort(radius)
     enclosed = np.cumsum(fine[order]) / fine.sum()
+    if keep_negative:  # not monotonic: the first radius that encloses half
+        first = int(np.argmax(enclosed >= 0.5))
+        return float(2.0 * radius[order][first])
     return float(2.0 * np.interp(0.5, enclosed, radius[order]))
 
 
