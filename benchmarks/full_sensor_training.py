@@ -99,15 +99,24 @@ def main(argv=None) -> dict:
           f"{out['crop_validation']['one_validation_s']} s", flush=True)
 
     model = base_model(field)
-    begin, last, validations = time.perf_counter(), None, 0
+    mode = compute_mode(torch.device("cpu"))
+    mode.prepare_model(model)
+    base_psnr = validation_scores(model, data, mode, region_masks(data.field_shape), False)["val_psnr"]
+    model = base_model(field)
+    begin, last, validations, curve = time.perf_counter(), None, 0, []
     for record in train(model, data, lr=FINE_TUNE_LR, batch_size=8, device="cpu", time_budget_s=args.budget,
                         preview=False):
         last = record
-        validations += record.val_psnr is not None
+        if record.val_psnr is not None:
+            validations += 1
+            curve.append([round(time.perf_counter() - begin, 1), record.step, round(record.val_psnr, 3)])
     wall = time.perf_counter() - begin
     out["budgeted_run"] = {"budget_s": args.budget, "returned_after_s": round(wall, 1), "steps": last.step,
                            "validations": validations, "val_psnr": last.val_psnr, "input_psnr": last.input_psnr}
     out["budgeted_run"]["gain_db"] = round(last.val_psnr - last.input_psnr, 2)
+    out["budgeted_run"]["base_val_psnr"] = round(base_psnr, 3)  # the base model before any step
+    out["budgeted_run"]["fine_tune_gain_db"] = round(last.val_psnr - base_psnr, 2)
+    out["budgeted_run"]["validation_curve"] = curve
     frame = data.validation.blurred[0] if data.validation.blurred.shape[-2:] == field else \
         np.random.default_rng(0).random(field, dtype=np.float32)
     begin = time.perf_counter()

@@ -27,7 +27,7 @@ def psf_fwhm(psf: np.ndarray, subsample: int = 5, *, keep_negative: bool = False
     Parameters
     ----------
     psf : (k, k) ndarray
-        The PSF; negative values are ignored.
+        The PSF; negative values are ignored (unless ``keep_negative``).
     subsample : int
         Sub-pixel sampling used to measure the enclosed energy.
     keep_negative : bool
@@ -39,7 +39,8 @@ def psf_fwhm(psf: np.ndarray, subsample: int = 5, *, keep_negative: bool = False
     Returns
     -------
     float
-        The width in pixels (NaN for a PSF with no positive values).
+        The width in pixels (NaN for a PSF with no positive values, or with
+        ``keep_negative`` one whose values do not sum to more than zero).
     """
     values = np.asarray(psf, dtype=np.float64)
     weights = np.clip(values, 0, None)
