@@ -40,6 +40,7 @@ def main(argv=None) -> dict:
     p.add_argument("--budget", type=float, default=120.0, help="training budget in seconds")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lens", default="own", help="own (the package's simulated lens) or library:lens, e.g. pyotf:coma")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where the model validates, trains and deblurs")
     p.add_argument("--crops-only", action="store_true", help="skip the whole-field validation of before")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
         return data, time.perf_counter() - begin
 
     def one_validation(data) -> float:
-        mode = compute_mode(torch.device("cpu"))
+        mode = compute_mode(torch.device(args.device))
         mode.prepare_model(model)
         begin = time.perf_counter()
         validation_scores(model, data, mode, region_masks(data.field_shape), False)
@@ -99,12 +100,12 @@ def main(argv=None) -> dict:
           f"{out['crop_validation']['one_validation_s']} s", flush=True)
 
     model = base_model(field)
-    mode = compute_mode(torch.device("cpu"))
+    mode = compute_mode(torch.device(args.device))
     mode.prepare_model(model)
     base_psnr = validation_scores(model, data, mode, region_masks(data.field_shape), False)["val_psnr"]
     model = base_model(field)
     begin, last, validations, curve = time.perf_counter(), None, 0, []
-    for record in train(model, data, lr=FINE_TUNE_LR, batch_size=8, device="cpu", time_budget_s=args.budget,
+    for record in train(model, data, lr=FINE_TUNE_LR, batch_size=8, device=args.device, time_budget_s=args.budget,
                         preview=False):
         last = record
         if record.val_psnr is not None:
@@ -120,7 +121,7 @@ def main(argv=None) -> dict:
     frame = data.validation.blurred[0] if data.validation.blurred.shape[-2:] == field else \
         np.random.default_rng(0).random(field, dtype=np.float32)
     begin = time.perf_counter()
-    deblur(frame, model, device="cpu")
+    deblur(frame, model, device=args.device)
     seconds = time.perf_counter() - begin
     out["deblur_frame"] = {"seconds": round(seconds, 2), "mp_per_s": round(field[0] * field[1] / 1e6 / seconds, 2)}
     print(f"deblurring one {field[0]} x {field[1]} frame: {seconds:.1f} s", flush=True)

@@ -17,7 +17,7 @@ its own:
 Throughput is megapixels of input per second of the whole run (reading,
 per-plane normalisation, deblurring and writing), peak RSS that of the process.
 
-    python benchmarks/sensor_stack.py --frames 100
+    python benchmarks/sensor_stack.py --frames 100 [--device cuda]
     # -> results/sensor_stack/sensor_stack.json (and one line a measurement on stdout)
 """
 
@@ -73,7 +73,7 @@ def write_inputs(folder: Path, shape: tuple[int, int], n: int) -> dict:
     return {name: str(path) for name, path in paths.items()}
 
 
-def child(kind: str, paths: dict, folder: Path) -> dict:
+def child(kind: str, paths: dict, folder: Path, device: str) -> dict:
     """Run one measurement in this (fresh) process; its seconds and this process's peak RSS."""
     import torch
 
@@ -86,23 +86,25 @@ def child(kind: str, paths: dict, folder: Path) -> dict:
 
         model = load_model(paths["model"])
         frame = tifffile.imread(paths["frame"])
-        deblur(frame, model, device="cpu")  # warm-up: the first call builds the gate caches
+        deblur(frame, model, device=device)  # warm-up: the first call builds the gate caches
         begin = time.perf_counter()
-        deblur(frame, model, device="cpu")
+        deblur(frame, model, device=device)
     elif kind.startswith("cli-"):
         source = paths[{"cli-frame": "frame", "cli-tiff": "tiff", "cli-zarr": "zarr"}[kind]]
         out = folder / f"{kind}{'.zarr' if kind == 'cli-zarr' else '.tif'}"
-        code = coordgate(["deblur", source, paths["model"], "-o", str(out), "--overwrite", "-q"])
+        code = coordgate(["deblur", source, paths["model"], "-o", str(out), "--overwrite", "-q", "--device", device])
         if code:
             raise SystemExit(f"coordgate deblur failed ({code})")
     elif kind == "dock-tiff":
         from napari_coordgate.files.batch import FileOptions, iter_deblur_files, plan_batch
 
         jobs, _ = plan_batch(str(Path(paths["tiff"]).parent), str(folder / "dock"), overwrite=True)
-        for _ in iter_deblur_files(jobs, load_model(paths["model"]), FileOptions(device="cpu")):
+        for _ in iter_deblur_files(jobs, load_model(paths["model"]), FileOptions(device=device)):
             pass
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - begin
-    return {"kind": kind, "seconds": round(seconds, 2), "torch_threads": torch.get_num_threads(),
+    return {"kind": kind, "device": device, "seconds": round(seconds, 2), "torch_threads": torch.get_num_threads(),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
 
 
@@ -110,6 +112,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--field", type=int, default=2048)
     p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (the device every measurement runs on)")
     p.add_argument("--only", nargs="+", choices=MEASUREMENTS, default=list(MEASUREMENTS))
     p.add_argument("--folder", default=None, help="where the stack and outputs are written (default: a temporary one)")
     p.add_argument("--out", default=None)
@@ -119,7 +122,7 @@ def main(argv=None) -> dict:
 
     if args.child:  # one measurement, in a process of its own
         kind, paths = json.loads(args.child)
-        print(json.dumps(child(kind, paths, Path(paths["folder"]))))
+        print(json.dumps(child(kind, paths, Path(paths["folder"]), args.device)))
         return {}
 
     folder = Path(args.folder or tempfile.mkdtemp(prefix="sensor_stack_"))
@@ -131,7 +134,7 @@ def main(argv=None) -> dict:
            "inputs_s": round(time.perf_counter() - began, 1), "runs": []}
     print(f"inputs written in {out['inputs_s']} s to {folder}", flush=True)
     for kind in args.only:
-        run = subprocess.run([sys.executable, __file__, "--child", json.dumps([kind, paths])],
+        run = subprocess.run([sys.executable, __file__, "--device", args.device, "--child", json.dumps([kind, paths])],
                              capture_output=True, text=True, cwd=Path(__file__).parent)
         if run.returncode:
             raise SystemExit(f"{kind} failed:\n{run.stderr[-3000:]}")
