@@ -1,0 +1,129 @@
+"""The whole default flow on a 2048 x 2048 sensor, with a lens from an independent PSF library (issue #21).
+
+What a user of the docks does, with their defaults, stage by stage: a bead slide
+of 1000 beads through the true lens (pyotf or psfmodels, each bead's PSF
+computed for its own field position); ``calibrate_from_beads`` on it (the
+optics unknown, as the Calibration dock starts, or given); the Fine-tune dock's
+training set and a fine-tune of the bundled base for a time budget; then
+``deblur`` of real specimens (``lib.independent_lens.specimens``) blurred by
+the *true* lens, with camera noise, one whole frame at a time. Recorded per
+stage: seconds and the process's peak RSS so far; and the PSNR of the blurred
+frames, of the bundled base's output and of the fine-tuned model's, against
+the sharp specimens (each normalised by its noisy frame's percentiles).
+
+    python benchmarks/sensor_flow.py --lens pyotf:coma                  # the optics unknown
+    python benchmarks/sensor_flow.py --lens psfmodels:strong --optics given
+    # -> results/sensor_flow/sensor_flow.jsonl (one line a run), the stages on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+
+from lib.common import append_jsonl, machine, results_dir
+
+PHOTONS, READ_NOISE = 200.0, 2.0  # the held-out frames' camera, as in downstream_without_optics.py
+
+
+def peak_gib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lens", default="pyotf:coma", help="library:lens (pyotf:coma, psfmodels:strong, ...)")
+    p.add_argument("--field", type=int, default=2048)
+    p.add_argument("--optics", choices=["given", "unknown"], default="unknown")
+    p.add_argument("--budget", type=float, default=120.0, help="fine-tuning budget in seconds")
+    p.add_argument("--frames", type=int, default=2, help="held-out frames deblurred and scored")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default=str(results_dir("sensor_flow") / "sensor_flow.jsonl"))
+    args = p.parse_args(argv)
+
+    from napari_coordgate import calibrate_from_beads, deblur
+    from napari_coordgate.data import make_training_set
+    from napari_coordgate.normalization import IntensityScale
+    from napari_coordgate.pretrained import FINE_TUNE_LR, base_model
+    from napari_coordgate.training import train
+    from napari_coordgate.training.metrics import psnr
+
+    from lib.heldout import noisy_specimens
+
+    library, lens = args.lens.split(":")
+    shape = (args.field, args.field)
+    stages: dict[str, dict] = {}
+    clock = time.perf_counter()
+
+    def stage(name: str, **figures) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = {"seconds": round(now - clock, 1), "peak_rss_gib": peak_gib(), **figures}
+        print(f"{name}: {json.dumps(stages[name])}", flush=True)
+        clock = time.perf_counter()
+
+    if library == "pyotf":
+        from lib.independent_lens import OPTICS, independent_lens, render_slide
+
+        truth = independent_lens(lens, shape)
+        slide, _, _ = render_slide(truth, "sensor", seed=args.seed)
+        optics = OPTICS[lens]
+    elif library == "psfmodels":
+        from lib.psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
+
+        truth = psfmodels_lens(lens, shape)
+        slide, _, _ = render_psfmodels_slide(truth, "sensor", seed=args.seed)
+        optics = PSFMODELS_OPTICS[lens]
+    else:
+        raise SystemExit(f"unknown library {library!r}: pyotf or psfmodels")
+    stage("lens and slide (benchmark set-up)", true_kernel_px=truth.psf_size)
+
+    field = calibrate_from_beads(slide, **(optics if args.optics == "given" else {}))
+    stage("calibration", method=field.metadata["method"], fit_window_px=field.metadata["fit_psf_size"],
+          beads_used=field.metadata["n_used"])
+
+    model = base_model(shape)
+    data = make_training_set(field, patch_size=64, percentiles=model.percentiles, noise="auto")
+    stage("training set")
+
+    last = None
+    for last in train(model, data, lr=FINE_TUNE_LR, batch_size=8, device=args.device, time_budget_s=args.budget,
+                      preview=False):
+        pass
+    stage("fine-tune", steps=last.step, val_psnr=round(last.val_psnr, 2), val_input_psnr=round(last.input_psnr, 2))
+
+    frames = noisy_specimens(truth, args.frames, seed=4321, photons=PHOTONS, read_noise=READ_NOISE)
+    stage("held-out frames (benchmark set-up)")
+
+    base = base_model(shape)
+    scores = {"blurred": [], "base": [], "fine-tuned": []}
+    seconds = []
+    for raw, x, y in zip(frames["raw"], frames["x"], frames["y"]):
+        scale = IntensityScale.from_percentiles(raw)
+        scores["blurred"].append(psnr(x, y))
+        scores["base"].append(psnr(scale.normalize(deblur(raw, base, device=args.device)), y))
+        begin = time.perf_counter()
+        restored = deblur(raw, model, device=args.device)
+        seconds.append(time.perf_counter() - begin)
+        scores["fine-tuned"].append(psnr(scale.normalize(restored), y))
+    mean = {name: round(float(np.mean(values)), 2) for name, values in scores.items()}
+    stage("deblur (both models, every frame)", seconds_per_frame=round(float(np.median(seconds)), 2), psnr=mean)
+
+    flow_s = sum(stages[name]["seconds"] for name in ("calibration", "training set", "fine-tune")) + min(seconds)
+    result = {"lens": args.lens, "field": args.field, "optics": args.optics, "budget_s": args.budget,
+              "stages": stages, "psnr": mean, "gain_db": round(mean["fine-tuned"] - mean["blurred"], 2),
+              "gain_over_base_db": round(mean["fine-tuned"] - mean["base"], 2),
+              "user_flow_s": round(flow_s, 1), "peak_rss_gib": peak_gib(), **machine()}
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
+    append_jsonl(args.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
