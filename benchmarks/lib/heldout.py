@@ -31,9 +31,21 @@ def test_set(lens, n: int, noise=None):
     return ts.validation.blurred, ts.validation.sharp
 
 
-def noisy_specimens(truth, n: int, seed: int, photons: float, read_noise: float) -> dict:
+def mosaic_specimens(field_shape: tuple[int, int], n: int, seed: int, tile: int) -> np.ndarray:
+    """``n`` fields, each a mosaic of real specimens of ``tile x tile`` (a large field's detail at the
+    sources' own scale, where :func:`lib.independent_lens.specimens` would enlarge one source to the field)."""
+    from .independent_lens import specimens
+
+    H, W = field_shape
+    rows, cols = -(-H // tile), -(-W // tile)
+    pieces = specimens((tile, tile), n * rows * cols, seed=seed).reshape(n, rows, cols, tile, tile)
+    return np.ascontiguousarray(pieces.transpose(0, 1, 3, 2, 4).reshape(n, rows * tile, cols * tile)[:, :H, :W])
+
+
+def noisy_specimens(truth, n: int, seed: int, photons: float, read_noise: float, tile: int | None = None) -> dict:
     """Real specimens blurred by the true lens, with Poisson-Gaussian noise.
 
+    With ``tile``, each field is a mosaic of specimens of that size (:func:`mosaic_specimens`).
     Returns ``{"raw": noisy images, "x": each normalised by its percentiles,
     "y": the sharp specimens under the same normalisation}`` (as
     :class:`napari_coordgate.data.ValidationSet` normalises).
@@ -43,7 +55,10 @@ def noisy_specimens(truth, n: int, seed: int, photons: float, read_noise: float)
 
     from .independent_lens import specimens
 
-    sharp = specimens(truth.field_shape, n, seed=seed)
+    if tile:
+        sharp = mosaic_specimens(truth.field_shape, n, seed, tile)
+    else:
+        sharp = specimens(truth.field_shape, n, seed=seed)
     blurred = np.asarray(truth.blur(sharp))
     rng = np.random.default_rng(seed + 1)
     raw, xs, ys = [], [], []
