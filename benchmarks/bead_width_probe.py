@@ -13,26 +13,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
-from scipy.spatial import cKDTree
 
-from napari_coordgate.psf.beads import nodes
 from napari_coordgate.psf.beads.detection import detect_beads
+from napari_coordgate.psf.beads.nodes import bead_width_measures
 from napari_coordgate.psf.kernels import psf_fwhm
 
 
 def probe(truth, image, field):
-    data = image.astype(float)
     found = detect_beads(image)
-    tree = cKDTree(found.centres)
-    rows = []
-    for i, c in enumerate(found.centres):
-        trial = int(np.clip(2 * np.ceil(0.75 * found.diameters[i] + 2) + 1, 7, field // 2 - 1))
-        if len(tree.query_ball_point(c, 0.75 * trial)) != 1 or not nodes._fits(c, trial, data.shape):
-            continue
-        patch = nodes._extract_patch(data, c, trial)
-        if patch is not None:
-            rows.append((psf_fwhm(patch), psf_fwhm(patch, keep_negative=True), psf_fwhm(truth.psf_at(*map(float, c)))))
-    r = np.array(rows)
+    centres, widths = bead_width_measures(found, np.ones(len(found.centres), bool), image.astype(float),
+                                          field // 2 - 1)
+    true = np.array([psf_fwhm(truth.psf_at(float(y), float(x))) for y, x in centres])
+    r = np.column_stack([widths, true])
     return ("true %.1f/%.1f measured %.1f/%.1f counting negative pixels %.1f/%.1f ratio %.2f" % (
         np.median(r[:, 2]), np.percentile(r[:, 2], 95), np.median(r[:, 0]), np.percentile(r[:, 0], 95),
         np.median(r[:, 1]), np.percentile(r[:, 1], 95), np.median(r[:, 0] / r[:, 1])))

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from lib.calibration import lens_and_slide
 from lib.common import append_jsonl, machine, results_dir
 
 
@@ -52,20 +53,9 @@ def main(argv=None) -> dict:
     library, lens = args.lens.split(":")
     shape = (args.field, args.field)
     made = time.perf_counter()
-    if library == "pyotf":
-        from lib.independent_lens import OPTICS, independent_lens, render_slide
-
-        truth = independent_lens(lens, shape)
-        image, positions, _ = render_slide(truth, args.layout, seed=args.seed)
-        optics = OPTICS[lens]
-    elif library == "psfmodels":
-        from lib.psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
-
-        truth = psfmodels_lens(lens, shape)
-        image, positions, _ = render_psfmodels_slide(truth, args.layout, seed=args.seed)
-        optics = PSFMODELS_OPTICS[lens]
-    else:
+    if library not in ("pyotf", "psfmodels"):
         raise SystemExit(f"unknown library {library!r}: pyotf or psfmodels")
+    truth, image, positions, optics = lens_and_slide(library, lens, shape, args.layout, args.seed)
     print(f"{args.lens} on {shape[0]} x {shape[1]}: {len(positions)} beads, true kernels {truth.psf_size} px, "
           f"slide made in {time.perf_counter() - made:.0f} s", flush=True)
 

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from lib.calibration import lens_and_slide
 from lib.common import append_jsonl, machine, results_dir
 
 PHOTONS, READ_NOISE = 200.0, 2.0  # the held-out frames' camera, as in downstream_without_optics.py
@@ -79,20 +80,9 @@ def main(argv=None) -> dict:
         print(f"{name}: {json.dumps(stages[name])}", flush=True)
         clock = time.perf_counter()
 
-    if library == "pyotf":
-        from lib.independent_lens import OPTICS, independent_lens, render_slide
-
-        truth = independent_lens(lens, shape)
-        slide, _, _ = render_slide(truth, "sensor", seed=args.seed)
-        optics = OPTICS[lens]
-    elif library == "psfmodels":
-        from lib.psfmodels_lens import PSFMODELS_OPTICS, psfmodels_lens, render_psfmodels_slide
-
-        truth = psfmodels_lens(lens, shape)
-        slide, _, _ = render_psfmodels_slide(truth, "sensor", seed=args.seed)
-        optics = PSFMODELS_OPTICS[lens]
-    else:
+    if library not in ("pyotf", "psfmodels"):
         raise SystemExit(f"unknown library {library!r}: pyotf or psfmodels")
+    truth, slide, _, optics = lens_and_slide(library, lens, shape, "sensor", args.seed)
     stage("lens and slide (benchmark set-up)", true_kernel_px=truth.psf_size)
 
     field = calibrate_from_beads(slide, **(optics if args.optics == "given" else {}))

@@ -42,6 +42,17 @@ def true_field(library: str, lens: str, field_shape: tuple[int, int]):
     raise ValueError(f"unknown library {library!r}: psfmodels or pyotf")
 
 
+def lens_and_slide(library: str, lens: str, field_shape: tuple[int, int], layout: str, seed: int):
+    """The true field of a lens on a field of any size, a slide through it, the beads' true
+    positions and the lens's optics: ``(truth, image, positions, optics)``."""
+    truth = true_field(library, lens, field_shape)
+    if library == "psfmodels":
+        image, positions, _ = render_psfmodels_slide(truth, layout, seed=seed)
+        return truth, image, positions, PSFMODELS_OPTICS[lens]
+    image, positions, _ = render_slide(truth, layout, seed=seed)
+    return truth, image, positions, OPTICS[lens]
+
+
 def truth_and_slide(library: str, lens: str, layout: str, seed: int):
     """The true field, the slide image and the optics of one case."""
     if library == "psfmodels":

@@ -22,7 +22,7 @@ from ..kernels import clean_psf_tails, psf_fwhm
 from ..image_checks import as_real_image
 from ..psf_field import PSFField
 
-__all__ = ["calibrate_nodes", "bead_widths", "saturation_level"]
+__all__ = ["calibrate_nodes", "bead_widths", "bead_width_measures", "saturation_level"]
 
 #: Pixels around a patch used for the local background and the sub-pixel shift.
 _MARGIN = 3
@@ -265,28 +265,48 @@ def _separation(k: int, typical_width: float, min_separation: float | None) -> f
 def bead_widths(found: BeadCandidates, good: np.ndarray, data: np.ndarray, cap: int) -> np.ndarray:
     """FWHM of the good beads that are isolated and far enough from the edge (detection sizes otherwise).
 
-    Each width is a bead's half-energy diameter in a patch sized from its detection footprint. The
-    usual measure ignores negative pixels, so the noise left in a patch much larger than the bead
-    inflates it; the measure that counts them too is unbiased by the noise, but a little low (the
-    patch's border ring sets the background). Where the first is typically (median) more than
-    ``_NOISE_INFLATION`` times the second, the patches hold more noise than bead, and the second is used.
+    Each width is one of the two measures of :func:`bead_width_measures`. Where the usual one is
+    typically (median) more than ``_NOISE_INFLATION`` times the one that counts negative pixels too,
+    the patches hold more noise than bead, and the second is used.
+    """
+    _, widths = bead_width_measures(found, good, data, cap)
+    if not widths.size:
+        return np.asarray(found.diameters, dtype=float) / 2
+    noisy = np.median(widths[:, 0] / widths[:, 1]) > _NOISE_INFLATION
+    return widths[:, 1] if noisy else widths[:, 0]
+
+
+def bead_width_measures(found: BeadCandidates, good: np.ndarray, data: np.ndarray,
+                        cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two measures of the width of each good bead that is isolated and far enough from the edge.
+
+    Each is a bead's half-energy diameter (:func:`.kernels.psf_fwhm`) in a patch sized from its
+    detection footprint, up to ``cap`` px. The usual measure ignores negative pixels, so the noise
+    left in a patch much larger than the bead inflates it; the one that counts them too is unbiased
+    by the noise, but a little low (the patch's border ring sets the background).
+
+    Returns
+    -------
+    centres : (n, 2) ndarray
+        The measured beads' ``(y, x)``.
+    widths : (n, 2) ndarray
+        Their widths: ignoring, then counting, the negative pixels (finite only).
     """
     shape = data.shape
     tree = cKDTree(found.centres)
-    widths = []
+    centres, widths = [], []
     for index in np.flatnonzero(good if good.any() else np.ones(len(found), bool)):
         trial = int(np.clip(2 * np.ceil(0.75 * found.diameters[index] + 2) + 1, 7, cap))
         isolated = len(tree.query_ball_point(found.centres[index], 0.75 * trial)) == 1
         if isolated and _fits(found.centres[index], trial, shape):
             patch = _extract_patch(data, found.centres[index], trial)
             if patch is not None:
+                centres.append(found.centres[index])
                 widths.append((psf_fwhm(patch), psf_fwhm(patch, keep_negative=True)))
+    centres = np.array(centres, dtype=float).reshape(-1, 2)
     widths = np.array(widths, dtype=float).reshape(-1, 2)
-    widths = widths[np.isfinite(widths).all(axis=1)]
-    if not widths.size:
-        return np.asarray(found.diameters, dtype=float) / 2
-    noisy = np.median(widths[:, 0] / widths[:, 1]) > _NOISE_INFLATION
-    return widths[:, 1] if noisy else widths[:, 0]
+    finite = np.isfinite(widths).all(axis=1)
+    return centres[finite], widths[finite]
 
 
 def _fits(centre: np.ndarray, k: int, shape) -> bool:
