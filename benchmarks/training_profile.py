@@ -12,6 +12,9 @@ U-Net(3) without gates, then profiles the CG U-Net's step with
 - ``SiLU``: the gate MLPs' activations, forward and backward;
 - ``ReLU``, ``element-wise``, ``casts and copies``, ``optimizer``, ``other``.
 
+Each CG U-Net is timed with the gate lattice strides given (``--gate-strides``;
+1 runs the gate MLPs at every pixel, as before issue #21).
+
 Last, it times two exact rewrites of the decoder's bilinear 2x up-sampling
 (forward and backward, on the decoder's tensor sizes, bf16 and fp32 channels_last)
 against ``F.interpolate``: shifted sums, and a fixed depthwise transposed convolution.
@@ -135,6 +138,10 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--precision", default="auto")
+    p.add_argument("--gate-strides", type=int, nargs="+", default=[1],
+                   help="CG U-Nets to time, one per gate lattice stride (1: the MLP at every pixel)")
+    p.add_argument("--no-upsampling", action="store_true", help="skip the up-sampling rewrites")
+    p.add_argument("--json", help="write the results here instead of results/training_profile/training_profile.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     field = simulate_lens((256, 256), grid=(4, 4), psf_size=21)
@@ -142,7 +149,10 @@ def main(argv=None) -> dict:
     mode = compute_mode(torch.device("cpu"), args.precision)
     result = {"args": vars(args), "machine": machine(), "mode": mode.describe(), "phases_ms": {}}
     phases = ("data", "forward", "backward", "optimizer")
-    for name, model in (("CGUNet", CGUNet(3, field_shape=(256, 256), base_channels=16)), ("UNet", UNet(3, base_channels=16, field_shape=(256, 256)))):
+    models = [(f"CGUNet stride {stride}", CGUNet(3, field_shape=(256, 256), base_channels=16, gate_stride=stride))
+              for stride in args.gate_strides]
+    models.append(("UNet", UNet(3, base_channels=16, field_shape=(256, 256))))
+    for name, model in models:
         torch.manual_seed(0)
         step = make_step(model, data, mode, args.batch, np.random.default_rng(0))
         for _ in range(10):
@@ -152,9 +162,9 @@ def main(argv=None) -> dict:
         row["total"] = float(times.sum(1).mean().round(2))
         row["samples_per_s"] = float(args.batch / times.sum(1).mean() * 1000)
         result["phases_ms"][name] = row
-        print(f"{name:7s} " + "  ".join(f"{k} {v:.1f} ms" for k, v in row.items() if k in phases)
+        print(f"{name:16s} " + "  ".join(f"{k} {v:.1f} ms" for k, v in row.items() if k in phases)
               + f"  total {row['total']:.1f} ms, {row['samples_per_s']:.0f} samples/s", flush=True)
-        if name != "CGUNet":
+        if not name.startswith("CGUNet"):
             continue
         from torch.profiler import ProfilerActivity, profile
 
@@ -166,12 +176,15 @@ def main(argv=None) -> dict:
         for event in prof.key_averages():
             groups[_group(event.key)] = groups.get(_group(event.key), 0.0) + event.self_cpu_time_total
         total = sum(groups.values())
-        result["profile_share"] = {k: v / total for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
-        result["profile_ms_per_step"] = {k: v / n / 1000 for k, v in groups.items()}
-        for k, share in result["profile_share"].items():
-            print(f"  {k:22s} {100 * share:5.1f} %  ({result['profile_ms_per_step'][k]:.1f} ms per step)")
-    result["upsampling"] = upsampling_variants(args.batch)
-    write_results("training_profile", "training_profile", result)
+        share = {k: v / total for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+        ms_per_step = {k: v / n / 1000 for k, v in groups.items()}
+        result.setdefault("profile_share", {})[name] = share
+        result.setdefault("profile_ms_per_step", {})[name] = ms_per_step
+        for k, part in share.items():
+            print(f"  {k:22s} {100 * part:5.1f} %  ({ms_per_step[k]:.1f} ms per step)")
+    if not args.no_upsampling:
+        result["upsampling"] = upsampling_variants(args.batch)
+    write_results("training_profile", "training_profile", result, out=args.json)
     return result
 
 

@@ -104,6 +104,7 @@ def test_a_nan_weight_is_refused_at_load_and_named_at_deblur(model, tmp_path):
         (lambda h: h["config"].update(field_shape=[48]), "field_shape"),
         (lambda h: h["config"].update(residual="yes"), "true or false"),
         (lambda h: h["config"].update(extra=1), "unknown CGUNet settings"),
+        (lambda h: h["config"].update(gate_stride=0), "gate_stride must be between 1 and"),
         (lambda h: h.update(format_version="1"), "format_version must be a number"),
         (lambda h: h.update(format_version=99), "newer napari-coordgate"),
         (lambda h: h["normalization"].update(percentiles=[200, 300]), "percentiles"),
@@ -260,7 +261,8 @@ header_values = st.one_of(st.integers(-3, 12), st.floats(allow_nan=True, allow_i
 valid_header = {
     "depth": st.integers(1, 3), "base_channels": st.integers(1, 4), "field_shape": st.just([48, 48]),
     "residual": st.booleans(), "gate_hidden": st.integers(1, 8), "gate_layers": st.integers(1, 3),
-    "arch": st.sampled_from(["CGUNet", "UNet", "CoordConvUNet"]), "format_version": st.integers(0, 1),
+    "gate_stride": st.integers(1, 32),
+    "arch": st.sampled_from(["CGUNet", "UNet", "CoordConvUNet"]), "format_version": st.integers(0, 2),
     "percentiles": st.lists(st.floats(0, 100), min_size=2, max_size=2).map(sorted), "metadata": st.just({}),
     "config": st.just({"arch": "UNet", "depth": 2, "base_channels": 2, "field_shape": None, "residual": True}),
 }

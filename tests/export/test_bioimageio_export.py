@@ -252,3 +252,18 @@ def test_cli_export(tmp_path, capsys):
     code = main(["export", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "m2.zip"), "--cite", "no-ref"])
     _, err = capsys.readouterr()
     assert code != 0 and "TEXT=DOI" in err and not (tmp_path / "m2.zip").exists()
+
+
+def test_a_model_with_lattice_gates_exports_validates_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = CGUNet(depth=2, base_channels=4, field_shape=FIELD, gate_stride=16)
+    with torch.no_grad():
+        for _, _, block in model.gated_blocks():
+            block.gate.out.weight.mul_(10)
+    path = export_bioimageio(model, tmp_path / "lattice.zip", authors=[{"name": "Test Author"}])
+    _summary_ok(core.test_model(path, devices=["cpu"]))
+    loaded = load_model(path)
+    assert loaded.config["gate_stride"] == 16
+    image = np.random.default_rng(3).gamma(2.0, 100.0, FIELD).astype(np.float32)
+    expected = deblur(image, model, precision="fp32", device="cpu")
+    assert np.abs(deblur(image, loaded, precision="fp32", device="cpu") - expected).max() <= 1e-5 * np.abs(expected).max()

@@ -117,3 +117,13 @@ def test_the_old_import_paths_still_work_for_one_release():
     assert model_header.check_header is model_files.check_header
     assert old_normalization.IntensityScale is normalization.IntensityScale
     assert bioimageio_reader.load_bioimageio_package is model_files.load_bioimageio_package
+
+
+def test_per_pixel_models_are_written_as_format_1_and_lattice_models_as_format_2(tmp_path):
+    # a per-pixel model's file stays readable by versions from before the gate lattice
+    per_pixel = save_model(CGUNet(2, field_shape=(48, 40), base_channels=2), tmp_path / "p.safetensors")
+    lattice = save_model(CGUNet(2, field_shape=(48, 40), base_channels=2, gate_stride=8), tmp_path / "l.safetensors")
+    assert read_model_info(per_pixel)["format_version"] == 1
+    info = read_model_info(lattice)
+    assert info["format_version"] == 2 and info["config"]["gate_stride"] == 8
+    assert load_model(lattice).config["gate_stride"] == 8

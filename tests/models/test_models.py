@@ -228,3 +228,62 @@ def test_gate_cache_stays_warm_across_eval_calls_and_is_freed_for_training():
     assert all(b._cache for b in blocks)
     model.train()
     assert not any(b._cache for b in blocks)
+
+
+# -- gates on a lattice (issue #21) ----------------------------------------------------
+
+
+def lattice_gate(stride, n_gates=3, seed=0):
+    torch.manual_seed(seed)
+    mlp = GateMLP(n_gates, hidden=16, stride=stride)
+    with torch.no_grad():  # a gate that varies clearly across the field
+        mlp.out.weight.normal_(0, 1.0)
+    return mlp
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_lattice_gates_depend_on_the_field_position_only(scale):
+    mlp = lattice_gate(16)
+    field = (192, 160)
+    with torch.no_grad():
+        whole = mlp(field, (field[0] // scale, field[1] // scale), as_offsets(None, 1), scale)
+        offsets = torch.tensor([[36.0, 20.0], [0.0, 92.0], [96.0, 4.0]])  # any phase against the lattice
+        crops = mlp(field, (24, 16), offsets * scale / 4, scale)
+    for crop, (oy, ox) in zip(crops, (offsets * scale / 4 / scale).long().tolist()):
+        assert torch.allclose(crop, whole[0, :, oy : oy + 24, ox : ox + 16], atol=1e-5)
+
+
+def test_lattice_gates_are_the_mlp_at_the_lattice_points_and_linear_between():
+    field = (96, 80)
+    lattice, exact = lattice_gate(16), lattice_gate(1)
+    exact.load_state_dict(lattice.state_dict())
+    with torch.no_grad():
+        # pixels of size 2 from offset 15 have their centres at 16, 18, 20, ...: every 8th is a lattice point
+        g = lattice(field, (40, 32), as_offsets((15, 15), 1), 2)[0]
+        e = exact(field, (40, 32), as_offsets((15, 15), 1), 2)[0]
+    assert torch.allclose(g[:, ::8, ::8], e[:, ::8, ::8], atol=1e-5)
+    assert not torch.allclose(g, e, atol=1e-3)  # in between it interpolates
+    # linear between lattice points: a zero second difference inside each cell, along both axes
+    assert g[:, 1:7, :].diff(n=2, dim=-2).abs().max() < 1e-4
+    assert g[:, :, 1:7].diff(n=2, dim=-1).abs().max() < 1e-4
+
+
+def test_a_stride_no_larger_than_a_level_pixel_evaluates_every_pixel():
+    exact, coarse = lattice_gate(1), lattice_gate(4)
+    coarse.load_state_dict(exact.state_dict())
+    offsets = as_offsets((8, 12), 1)
+    with torch.no_grad():
+        assert torch.equal(coarse(FIELD, (6, 5), offsets, 4), exact(FIELD, (6, 5), offsets, 4))
+        assert not torch.allclose(coarse(FIELD, (6, 5), offsets, 2), exact(FIELD, (6, 5), offsets, 2))
+    with pytest.raises(ValueError, match="at least 1 pixel"):
+        GateMLP(3, stride=0)
+
+
+def test_the_gate_stride_is_in_the_config_only_when_it_is_a_lattice():
+    # per-pixel models keep the configuration (and file format) of versions from before the lattice
+    per_pixel, lattice = make(CGUNet), CGUNet(3, base_channels=4, field_shape=FIELD, gate_stride=8)
+    assert "gate_stride" not in per_pixel.config and lattice.config["gate_stride"] == 8
+    assert all(block.gate.stride == 1 for _, _, block in per_pixel.gated_blocks())
+    assert all(block.gate.stride == 8 for _, _, block in build_model(lattice.config).gated_blocks())
+    with pytest.raises(ValueError, match="gate_stride"):
+        CGUNet(3, field_shape=FIELD, gate_stride=0)

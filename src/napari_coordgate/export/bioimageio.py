@@ -43,7 +43,8 @@ import torch
 from ..normalization import DEFAULT_PERCENTILES
 from .._version import __version__
 from ..files.atomic import atomic_write, blocking_file
-from ..model_files import FORMAT_VERSION, INSTALL_EXTRA, WRAPPER_IMPORT, save_model
+from ..model_files import INSTALL_EXTRA, WRAPPER_IMPORT, save_model
+from ..model_files.header import format_version
 from ..models.unet import UNet, build_model
 from .bioimageio_wrapper import CoordGateBioImageIO
 
@@ -508,7 +509,7 @@ def _description(v0_5, tmp: Path, cpu: UNet, field: tuple[int, int], name: str, 
                     training=_training_details(v0_5, metadata.get("training")),
                 ),
                 napari_coordgate={
-                    "format_version": FORMAT_VERSION,
+                    "format_version": format_version(cpu.config),
                     "exported_with": f"napari-coordgate {__version__}",
                     "config": cpu.config,
                     "normalization": {"percentiles": percentiles},

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import torch
 
-from ..models.unet import MAX_BASE_CHANNELS, MAX_DEPTH, MODEL_CLASSES, build_model
+from ..models.unet import MAX_BASE_CHANNELS, MAX_DEPTH, MAX_GATE_STRIDE, MODEL_CLASSES, build_model
 from ..normalization import DEFAULT_PERCENTILES
 from ..validation import check_percentiles, integer
 
-__all__ = ["check_header", "MAX_PARAMETERS", "FORMAT_VERSION"]
+__all__ = ["check_header", "format_version", "MAX_PARAMETERS", "FORMAT_VERSION"]
 
 #: Version of the header's layout; a file of a newer version is refused with a message to update.
-FORMAT_VERSION = 1
+#: 2: a CGUNet with gates on a lattice (``gate_stride``). Every other model is still written as
+#: version 1, which versions from before the lattice read.
+FORMAT_VERSION = 2
 
 #: Largest model a file may describe (200 MB of float32 weights).
 MAX_PARAMETERS = 50_000_000
@@ -33,9 +35,15 @@ _COMMON = {"depth": ("int", 1, MAX_DEPTH), "base_channels": ("int", 1, MAX_BASE_
 _FIELDS = {
     "UNet": _COMMON,
     "CoordConvUNet": _COMMON,
-    "CGUNet": {**_COMMON, "gate_hidden": ("int", 1, 1024), "gate_layers": ("int", 1, 8)},
+    "CGUNet": {**_COMMON, "gate_hidden": ("int", 1, 1024), "gate_layers": ("int", 1, 8),
+               "gate_stride": ("int", 1, MAX_GATE_STRIDE)},
 }
 assert set(_FIELDS) == set(MODEL_CLASSES)
+
+
+def format_version(config: dict) -> int:
+    """The oldest header version that describes ``config`` (what a file of this model is written as)."""
+    return 2 if "gate_stride" in config else 1
 
 
 def check_header(info, path: str | Path) -> dict:

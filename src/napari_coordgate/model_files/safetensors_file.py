@@ -22,7 +22,7 @@ from ..device import resolve_device
 from ..files.atomic import atomic_write
 from ..models.unet import UNet
 from ..normalization import DEFAULT_PERCENTILES
-from .header import FORMAT_VERSION, check_header
+from .header import check_header, format_version
 from .state import model_from_state
 
 __all__ = ["save_model", "load_safetensors_model", "read_model_info", "is_model_file", "HEADER_KEY"]
@@ -53,7 +53,7 @@ def save_model(model: UNet, path: str | os.PathLike, **metadata: Any) -> Path:
     if not isinstance(model, UNet):
         raise TypeError(f"save_model expects a napari_coordgate model, got {type(model).__name__}")
     header = {
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(model.config),
         "config": model.config,
         "normalization": {"percentiles": list(getattr(model, "percentiles", DEFAULT_PERCENTILES))},
         "metadata": metadata,

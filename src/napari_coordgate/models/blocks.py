@@ -50,13 +50,14 @@ class GatedBlock(CoordGate):
         field_shape: Sequence[int],
         gate_hidden: int = 32,
         gate_layers: int = 2,
+        gate_stride: int = 1,
         **_,
     ) -> None:
         super().__init__(
             DoubleConv(in_channels, out_channels),
             out_channels,
             field_shape,
-            gate=GateMLP(out_channels, gate_hidden, gate_layers),
+            gate=GateMLP(out_channels, gate_hidden, gate_layers, stride=gate_stride),
         )
 
 

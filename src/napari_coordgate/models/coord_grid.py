@@ -11,6 +11,7 @@ pixels' centres.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -82,3 +83,57 @@ def coordinate_grid(
     return torch.stack(
         (y[:, :, None].expand(b, h, w), x[:, None, :].expand(b, h, w)), dim=1
     )
+
+
+def lattice_interpolation(
+    field_shape: Sequence[int],
+    shape: Sequence[int],
+    offsets: torch.Tensor,
+    scale: int,
+    stride: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A lattice of field points around a grid, and the grid's linear
+    interpolation weights on it.
+
+    The lattice points lie ``stride`` full-resolution pixels apart at the
+    field positions ``(m * stride, n * stride)`` (edge coordinates, as the
+    offsets), for every sample the few rows and columns that enclose its
+    grid. Because the lattice is fixed to the field, a pixel's interpolated
+    value depends on its field position only, not on the crop it is in.
+
+    Parameters
+    ----------
+    field_shape, shape, offsets, scale
+        As for :func:`coordinate_grid`.
+    stride : int
+        Lattice spacing in full-resolution pixels.
+
+    Returns
+    -------
+    lattice : (B, 2, my, mx) tensor
+        Normalised coordinates of the lattice points (as :func:`coordinate_grid`).
+    to_rows : (B, h, my) tensor
+        Weights of the lattice rows for each grid row (two non-zero per row, summing to 1).
+    to_cols : (B, mx, w) tensor
+        Weights of the lattice columns for each grid column.
+    """
+    H, W = (float(s) for s in field_shape)
+    h, w = int(shape[0]), int(shape[1])
+    dev = offsets.device
+
+    def axis(n: int, offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        centres = offset[:, None] + (torch.arange(n, device=dev, dtype=torch.float32) + 0.5) * scale  # (B, n)
+        u = centres / stride  # position in lattice steps
+        first = torch.floor(u[:, :1])  # (B, 1): the lattice line at or before the first centre
+        count = int(math.ceil((n - 1) * scale / stride)) + 2  # enough lines for any phase
+        lines = first + torch.arange(count, device=dev, dtype=torch.float32)  # (B, count)
+        weights = (1.0 - (u[:, :, None] - lines[:, None, :]).abs()).clamp_(min=0.0)  # (B, n, count)
+        return lines * stride, weights
+
+    ys, to_rows = axis(h, offsets[:, 0])
+    xs, to_cols = axis(w, offsets[:, 1])
+    y = ys * (2.0 / H) - 1.0
+    x = xs * (2.0 / W) - 1.0
+    b, my, mx = offsets.shape[0], ys.shape[1], xs.shape[1]
+    lattice = torch.stack((y[:, :, None].expand(b, my, mx), x[:, None, :].expand(b, my, mx)), dim=1)
+    return lattice, to_rows, to_cols.transpose(1, 2)

@@ -10,6 +10,13 @@ its own mixture of the learned filters::
 Once trained the gate depends only on coordinates, so in inference it is
 computed once per (level, tile position) and cached: the run-time cost over a
 plain convolution is one element-wise multiply.
+
+In training the gate is recomputed at every step. The paper's MLP runs on every
+pixel; :class:`GateMLP` can instead run on a lattice of field positions
+``stride`` pixels apart and interpolate linearly between them (the gates are
+smooth in position by construction), which makes the gates' share of a
+training step small. The lattice is anchored to the field, not to the crop or
+tile, so a pixel's gate is the same however the image is cut.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .coord_grid import coordinate_grid
+from .coord_grid import coordinate_grid, lattice_interpolation
 
 __all__ = ["CoordGate", "GateMLP", "DirectGate"]
 
@@ -40,6 +47,11 @@ class GateMLP(nn.Module):
     n_hidden : int
         Number of hidden layers (at least 1): a purely linear MLP could only
         make gates that are affine in position.
+    stride : int
+        Spacing, in full-resolution field pixels, of the lattice the MLP is
+        evaluated on; the gate between lattice points is interpolated
+        linearly. ``1`` evaluates the MLP at every pixel (the paper's form), as
+        does any stride no larger than a level's pixel size.
 
     Notes
     -----
@@ -47,10 +59,13 @@ class GateMLP(nn.Module):
     is close to 1 everywhere and the network starts as its ungated backbone.
     """
 
-    def __init__(self, n_gates: int, hidden: int = 32, n_hidden: int = 2) -> None:
+    def __init__(self, n_gates: int, hidden: int = 32, n_hidden: int = 2, stride: int = 1) -> None:
         super().__init__()
         if n_hidden < 1:
             raise ValueError("the gate MLP needs at least one nonlinear hidden layer")
+        if int(stride) < 1:
+            raise ValueError(f"the gate lattice stride must be at least 1 pixel, got {stride}")
+        self.stride = int(stride)
         layers: list[nn.Module] = []
         width = 2
         for _ in range(n_hidden):
@@ -65,8 +80,19 @@ class GateMLP(nn.Module):
         self, field_shape: Sequence[int], shape: Sequence[int], offsets: torch.Tensor, scale: int
     ) -> torch.Tensor:
         """Gate map ``(B, n_gates, h, w)`` for a grid at ``offsets`` and ``scale``."""
-        coords = coordinate_grid(field_shape, shape, offsets, scale).to(self.out.weight.dtype)
-        return 1.0 + self.out(self.hidden(coords))
+        if self.stride <= scale:
+            coords = coordinate_grid(field_shape, shape, offsets, scale).to(self.out.weight.dtype)
+            return 1.0 + self.out(self.hidden(coords))
+        lattice, to_rows, to_cols = lattice_interpolation(field_shape, shape, offsets, scale, self.stride)
+        values = self.out(self.hidden(lattice.to(self.out.weight.dtype)))  # (B, n_gates, my, mx)
+        # Separable linear interpolation, laid out channels-last like the features it scales
+        # (an element-wise product of mismatched layouts is several times slower).
+        b, c, my, mx = values.shape
+        h, w = int(shape[0]), int(shape[1])
+        values = values.permute(0, 2, 3, 1)  # (B, my, mx, C)
+        values = to_cols.transpose(1, 2)[:, None].to(values.dtype) @ values  # (B, my, w, C)
+        values = to_rows.to(values.dtype) @ values.reshape(b, my, w * c)  # (B, h, w * C)
+        return 1.0 + values.view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 class DirectGate(nn.Module):
