@@ -183,11 +183,17 @@ def test_compare_side_by_side_shows_both_whole_and_gives_the_view_back(qtbot, vi
     widget._image.value = viewer.add_image(rng.random((32, 32)), name="img")
     click(widget._run_button)
     wait_idle(qtbot, widget)
+    other = viewer.add_image(rng.random((32, 32)), name="other")
+    source, result = viewer.layers["img"], viewer.layers["img deblurred"]
     viewer.camera.zoom = 40.0  # the user zoomed into a detail
     click(widget._compare_button)
-    assert viewer.grid.enabled and viewer.camera.zoom < 40.0  # fitted to the two images, not cut in half
+    assert viewer.camera.zoom < 40.0  # fitted to the two images, not cut in half
+    assert source.visible and result.visible and not other.visible
+    assert result.extent.world[0, -1] > source.extent.world[1, -1]  # beside its source, not over it
+    assert tuple(source.translate) == (0, 0) and not viewer.grid.enabled
     click(widget._compare_button)
-    assert not viewer.grid.enabled and viewer.camera.zoom == pytest.approx(40.0)
+    assert viewer.camera.zoom == pytest.approx(40.0) and other.visible
+    assert tuple(result.translate) == (0, 0)  # back over its source
 
 
 def test_closing_the_dock_cancels_its_run(qtbot, viewer, widget, click, rng):

@@ -49,7 +49,8 @@ def test_gate_map_overlays_the_image(qtbot, viewer, widget, model, click):
     viewer.dims.set_current_step(0, 5)
     qtbot.wait(50)
     assert tuple(layer.contrast_limits) == (low, high)
-    assert layer.colormap.name == "PiYG" and layer.opacity < 1 and layer.colorbar.visible
+    assert layer.colormap.name == "PiYG" and layer.opacity < 1
+    qtbot.waitUntil(lambda: layer.colorbar.visible, timeout=2000)  # drawn in the turn after the layer's
     assert viewer.dims.axis_labels[0] == "gate"
     # the coarse pixel (5, 7) covers image pixels (10..11, 14..15): its centre is theirs
     covered = [image.data_to_world((y, x)) for y in (10, 11) for x in (14, 15)]

@@ -16,14 +16,17 @@ __all__ = ["show_image", "show_points", "show_psf_field", "show_fwhm_map", "show
 ROLE_KEY = "napari_coordgate_role"
 #: Layer metadata key of the PSF montage layer holding the PSFField it shows (saved by the writer).
 PSF_FIELD_KEY = "napari_coordgate_psf_field"
+#: Pause between the steps of :func:`one_per_turn`: long enough for the canvas to draw the last one.
+TURN_PAUSE_MS = 30
 
 
 def one_per_turn(steps: Sequence[Callable[[], object]], done: Callable[[], object] | None = None) -> None:
     """Run ``steps`` in order, one per turn of the Qt event loop.
 
     Adding a napari layer costs 50-150 ms on the GUI thread (its visual and
-    its controls are built); several in one handler would freeze the window
-    for their sum, so each gets its own turn and the window repaints between.
+    its controls are built), and its first draw as much again; several in one
+    handler would freeze the window for their sum, so each gets its own turn,
+    :data:`TURN_PAUSE_MS` after the last, and the window draws between.
     ``done`` runs after the last step (even if a step raised).
     """
     pending = list(steps)
@@ -37,11 +40,11 @@ def one_per_turn(steps: Sequence[Callable[[], object]], done: Callable[[], objec
             raise
         finally:
             if pending:
-                QTimer.singleShot(0, run_next)
+                QTimer.singleShot(TURN_PAUSE_MS, run_next)
             elif done is not None:
                 done()
 
-    QTimer.singleShot(0, run_next)
+    QTimer.singleShot(TURN_PAUSE_MS, run_next)
 
 
 def is_plugin_output(layer, *, results_allowed: bool = False) -> bool:

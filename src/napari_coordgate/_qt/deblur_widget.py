@@ -73,6 +73,7 @@ class DeblurWidget(Dock):
         self._idle_progress()
         self._status = StatusLine()
         self._comparing: dict | None = None  # layer visibility before "compare", while comparing
+        self._compared = None  # while comparing: the result layer moved beside its source, and its translate
         self._batch_section = collapsible("batch", [self._batch_buttons.native])
         scrolling_layout(self, (self._form.native, collapsible("advanced", [self._advanced_form.native]),
                                 self._buttons.native, self._batch_section,
@@ -340,29 +341,46 @@ class DeblurWidget(Dock):
 
     # -- comparing --------------------------------------------------------------------------
     def _toggle_compare(self) -> None:
-        """Show the last source and result side by side (napari's grid), or go back."""
+        """Show the last source and its result side by side, or go back.
+
+        The result is moved beside its source (its ``translate``, put back after) rather
+        than napari's grid mode switched on: the grid gives every layer its own view and
+        froze the window for over a second under software OpenGL.
+        """
         viewer = self._viewer
         if self._comparing is not None:
-            for layer, visible in self._comparing.items():
-                if layer in viewer.layers:
-                    layer.visible = visible
-            self._comparing = None
-            viewer.grid.enabled = False
-            center, zoom = self._camera_before_compare
-            viewer.camera.center, viewer.camera.zoom = center, zoom  # back to where the user was looking
-            self._compare_button.text = "Compare side by side"
+            self._end_comparison()
             return
         pair = [layer for layer in getattr(self, "_result_pair", ()) if layer in viewer.layers]
         if len(pair) != 2:
             show_error("Deblur: deblur an image first; then compare it with its result")
             return
+        source, result = pair
         self._comparing = {layer: layer.visible for layer in viewer.layers}
+        self._camera_before_compare = (tuple(viewer.camera.center), viewer.camera.zoom)
+        self._compared = (result, np.array(result.translate, dtype=float))
         for layer in viewer.layers:
             layer.visible = layer in pair
-        self._camera_before_compare = (tuple(viewer.camera.center), viewer.camera.zoom)
-        viewer.grid.enabled = True
+        (_, source_right), (result_left, _) = (layer.extent.world[:, -1] for layer in pair)
+        width = source_right - source.extent.world[0, -1]
+        shifted = np.array(result.translate, dtype=float)
+        shifted[-1] += source_right - result_left + 0.03 * width  # a narrow gap between the two
+        result.translate = shifted
         viewer.reset_view()  # the zoom of one image would cut each of the two in half
         self._compare_button.text = "End comparison"
+
+    def _end_comparison(self) -> None:
+        viewer = self._viewer
+        result, translate = self._compared
+        if result in viewer.layers:
+            result.translate = translate
+        for layer, visible in self._comparing.items():
+            if layer in viewer.layers:
+                layer.visible = visible
+        self._comparing = self._compared = None
+        center, zoom = self._camera_before_compare
+        viewer.camera.center, viewer.camera.zoom = center, zoom  # back to where the user was looking
+        self._compare_button.text = "Compare side by side"
 
     def _on_error(self, err: Exception) -> None:
         report_error("Deblur", err, self._status)

@@ -8,7 +8,7 @@ from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Points
 
 from ._controls import StatusLine, button, complain, info_label, layer_combo, report_error, scrolling_layout
-from ._layers import image_plane_scale, show_image
+from ._layers import image_plane_scale, one_per_turn, show_image
 from ._workers import gate_map_job, kernel_job
 from .kernel_view import SIGNED_KERNEL, KernelView, kernel_limit
 from .dock import Dock
@@ -156,7 +156,8 @@ class GateMapWidget(Dock):
             metadata={"napari_coordgate": {"block": block, "level": level, "offset": list(self._offset),
                                            "stride": stride}},
         )
-        layer.colorbar.visible = True
+        # the colour bar's first draw costs as much as the layer's: it gets its own event-loop turn
+        one_per_turn([lambda: setattr(layer.colorbar, "visible", True)])
         if reference is not None:
             self._viewer.layers.selection.active = layer
         self._status.show_message(
