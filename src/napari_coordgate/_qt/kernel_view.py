@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from napari.utils.colormaps import Colormap
+
+from .threaded_canvas import ThreadedCanvas
 
 __all__ = ["KernelView", "SIGNED_KERNEL", "kernel_limit"]
 
@@ -35,14 +36,16 @@ def kernel_limit(kernel: np.ndarray) -> float:
     return limit if limit > 0 else float(magnitude.max()) or 1.0
 
 
-class KernelView(FigureCanvasQTAgg):
+class KernelView(ThreadedCanvas):
     """Two panels at the same pixel scale: the PSF field's kernel at a point
     (what the lens does) and the network's local response there (what the
-    network does about it)."""
+    network does about it). The panels are built and rendered in a worker
+    thread (:class:`~.threaded_canvas.ThreadedCanvas`)."""
 
     def __init__(self) -> None:
         figure = Figure(figsize=(4.0, 2.4), dpi=80, facecolor=_BACKGROUND)
         figure.subplots_adjust(left=0.03, right=0.97, top=0.80, bottom=0.12, wspace=0.25)
+        self._shown: tuple = (None, None, "")
         super().__init__(figure)
         self.setMinimumHeight(170)
         self.psf_axes, self.kernel_axes = figure.subplots(1, 2)
@@ -51,6 +54,14 @@ class KernelView(FigureCanvasQTAgg):
 
     def show(self, psf: np.ndarray | None, kernel: np.ndarray | None, where: str) -> None:
         """Draw both kernels (either may be None: "not available")."""
+        self._shown = (psf, kernel, where)
+        self.draw()
+
+    def payload(self) -> tuple:
+        return self._shown
+
+    def update_figure(self, payload: tuple) -> None:
+        psf, kernel, where = payload
         radius = max([k.shape[0] // 2 for k in (psf, kernel) if k is not None], default=0)
         for bar in self._colorbars:
             bar.remove()
@@ -81,4 +92,3 @@ class KernelView(FigureCanvasQTAgg):
             self._colorbars.append(bar)
             axes.set_xlim(-radius - 0.5, radius + 0.5)
             axes.set_ylim(radius + 0.5, -radius - 0.5)
-        self.draw_idle()

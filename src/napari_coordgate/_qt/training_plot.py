@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-import threading
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.backends.qt_compat import _isdeleted
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
-from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
-from qtpy.QtGui import QResizeEvent
+
+from .threaded_canvas import ThreadedCanvas
 
 __all__ = ["TrainingPlot"]
 
@@ -19,27 +16,12 @@ _TEXT = "#d0d3d8"
 _BACKGROUND = "#262930"  # napari's dark theme
 
 
-@thread_worker
-def render_job(plot: TrainingPlot, series: dict) -> None:
-    """Put ``series`` on the plot's lines and render the figure with Agg, off the GUI thread."""
-    with plot.figure_lock:
-        plot.set_series(series)
-        # what FigureCanvasAgg.draw does, without its request to Qt to repaint
-        # (only the GUI thread may talk to Qt widgets)
-        renderer = plot.get_renderer()
-        renderer.clear()
-        plot.figure.draw(renderer)
-
-
-class TrainingPlot(FigureCanvasQTAgg):
+class TrainingPlot(ThreadedCanvas):
     """Train loss, val loss (log scale) and val PSNR against training step.
 
-    Feed it one record at a time with :meth:`add`. Rendering a figure takes
-    a few hundred milliseconds on a busy CPU, far too long for the GUI thread
-    while training competes for the cores, so the figure is rendered by Agg in
-    a worker thread (at most once per ``redraw_ms``) and the GUI thread only
-    copies the finished image to the screen. ``figure_lock`` guards the figure
-    and its image buffer between the two threads.
+    Feed it one record at a time with :meth:`add`. The figure is rendered in
+    a worker thread (:class:`~.threaded_canvas.ThreadedCanvas`), at most once
+    per ``redraw_ms``: training competes with the GUI thread for the cores.
 
     The input PSNR (the blurred validation images scored against the truth)
     is drawn as a dashed line: the validation PSNR should rise above it.
@@ -48,9 +30,6 @@ class TrainingPlot(FigureCanvasQTAgg):
     def __init__(self, redraw_ms: int = 1000) -> None:
         figure = Figure(figsize=(4.0, 3.2), dpi=80, facecolor=_BACKGROUND)
         figure.subplots_adjust(left=0.19, right=0.97, top=0.97, bottom=0.16, hspace=0.12)
-        self.figure_lock = threading.Lock()
-        self._rendering = False
-        self._stale = False
         super().__init__(figure)
         self.loss_axes = figure.add_subplot(2, 1, 1)
         self.psnr_axes = figure.add_subplot(2, 1, 2, sharex=self.loss_axes)
@@ -102,8 +81,8 @@ class TrainingPlot(FigureCanvasQTAgg):
         if not self._redraw.isActive():
             self._redraw.start()
 
-    def set_series(self, series: dict) -> None:
-        """Show ``series`` (as made by :meth:`_series`); call with ``figure_lock`` held."""
+    def update_figure(self, series: dict) -> None:
+        """Show ``series`` (as made by :meth:`payload`); runs with ``figure_lock`` held."""
         self._train_line.set_data(series["steps"], series["train_loss"])
         self._val_line.set_data(series["val_steps"], series["val_loss"])
         self._psnr_line.set_data(series["val_steps"], series["val_psnr"])
@@ -120,49 +99,6 @@ class TrainingPlot(FigureCanvasQTAgg):
             self.loss_axes.set_ylim(1e-3, 1e-1)
             self.psnr_axes.set_ylim(20, 30)
 
-    def _series(self) -> dict:
+    def payload(self) -> dict:
         return dict(steps=list(self.steps), train_loss=list(self.train_loss), val_steps=list(self.val_steps),
                     val_loss=list(self.val_loss), val_psnr=list(self.val_psnr), input_psnr=self.input_psnr)
-
-    # -- rendering ---------------------------------------------------------------------------
-    def draw(self) -> None:
-        """Render in a worker thread; the widget repaints when the image is ready."""
-        if self._rendering:
-            self._stale = True
-            return
-        self._rendering = True
-        worker = render_job(self, self._series())
-        worker.finished.connect(self._rendered)
-        worker.start()
-
-    def _rendered(self) -> None:
-        self._rendering = False
-        if _isdeleted(self):
-            return
-        self.update()
-        if self._stale:
-            self._stale = False
-            self.draw()
-
-    def paintEvent(self, event) -> None:
-        if not self.figure_lock.acquire(blocking=False):
-            return  # a render is writing the image; it repaints when done
-        try:
-            super().paintEvent(event)
-        finally:
-            self.figure_lock.release()
-
-    def resizeEvent(self, event) -> None:
-        # A render in a worker holds the figure (the first one loads fonts: up to a second); the GUI
-        # thread does not wait for it but applies the widget's size once the render has let go.
-        if not self.figure_lock.acquire(blocking=False):
-            QTimer.singleShot(30, self._apply_size)
-            return
-        try:
-            super().resizeEvent(event)
-        finally:
-            self.figure_lock.release()
-
-    def _apply_size(self) -> None:
-        if not _isdeleted(self):
-            self.resizeEvent(QResizeEvent(self.size(), self.size()))
