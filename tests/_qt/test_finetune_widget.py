@@ -1,5 +1,6 @@
 """The Fine-tune widget: live training in a worker, Stop, the shared model, model files."""
 
+import threading
 import time
 
 import numpy as np
@@ -121,14 +122,19 @@ def test_trains_for_minutes_by_default(qtbot, widget, state, click):
     assert "stopped at step" in state.model_source
 
 
-def test_starts_from_the_shipped_base_by_default(qtbot, open_widget, state, small_lens, click):
+def test_starts_from_the_shipped_base_by_default(qtbot, open_widget, state, small_lens, click, monkeypatch):
     state.psf_field = small_lens
     w = open_widget("Fine-tune")
     assert w._start_from.value == "base"
     assert (w._arch.value, w._depth.value, w._width.value) == ("CGUNet", 3, 16) and not w._depth.enabled
     w._batch.value, w._patch.value, w._unit.value, w._length.value = 2, 32, "steps", 2
+    built_on = []  # loading the base takes a few hundred ms: not on the GUI thread
+    real = finetune_module.starting_model
+    monkeypatch.setattr(finetune_module, "starting_model",
+                        lambda *args: built_on.append(threading.current_thread()) or real(*args))
     click(w._start_button)
     wait_idle(qtbot, w)
+    assert built_on and built_on[0] is not threading.main_thread()
     model = state.model
     assert model.metadata["base_model"] == "cgunet3-w16" and model.field_shape == small_lens.field_shape
     assert w._lr.value == FINE_TUNE_LR

@@ -94,11 +94,22 @@ def test_probe_shows_the_network_kernel_and_the_psf(qtbot, viewer, widget, state
     assert_array_equal(shown.translate, (30 - 7, 20 - 7))  # centred on the probe
     low, high = shown.contrast_limits
     assert low == -high and shown.colormap.map([0.5])[0, 3] == 0  # 0 is transparent
+    # the side panels show both kernels, built and rendered in a worker thread
+    view = widget._kernels
+
+    def panels_show(y, x):
+        with view.figure_lock:
+            images = [axes.images[0].get_array() for axes in (view.psf_axes, view.kernel_axes) if axes.images]
+            title = view.kernel_axes.get_title()
+        return len(images) == 2 and f"({y}, {x})" in title and np.allclose(images[1], widget.last_kernels[1])
+
+    qtbot.waitUntil(lambda: panels_show(30, 20), timeout=TIMEOUT)
     # moving the probe measures again, at the new place
     widget.last_kernels = None
     probe.data = np.array([[10.0, 40.0]])
     qtbot.waitUntil(lambda: widget.last_kernels is not None, timeout=TIMEOUT)
     assert_allclose(widget.last_kernels[1], local_response(model, 10, 40, size=15), atol=1e-6)
+    qtbot.waitUntil(lambda: panels_show(10, 40), timeout=TIMEOUT)
 
 
 def test_probe_without_a_calibration_shows_only_the_network(qtbot, viewer, widget, click):

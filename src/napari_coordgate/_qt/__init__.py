@@ -15,6 +15,7 @@ deblur_widget       "Deblur": apply the model to any image layer, with live prev
 gate_map_widget     "Gate map": the learned gates, and local kernels at a probe point
 """
 
+import importlib
 import threading
 
 from .state import CoordGateState, state_for
@@ -27,8 +28,8 @@ def _import_the_plot_library() -> None:
     # thread when the dock opens. Imported here, in the background, as soon as the first of this
     # plugin's docks is opened, the later Fine-tune dock finds it loaded. No Qt object is made.
     try:
-        import matplotlib.backends.backend_qtagg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
+        for name in ("matplotlib.figure", "matplotlib.backends.backend_qtagg"):
+            importlib.import_module(name)
     except Exception:  # the dock's own import reports any problem, on the GUI thread
         pass
 

@@ -20,6 +20,7 @@ from ..gate_map import gate_maps, local_response
 from ..inference.deblur import iter_deblur
 from ..inference.image_change import describe_change
 from ..inference.output_dtype import OutputCast
+from ..models.unet import UNet
 from ..psf.beads.calibrate import calibrate_from_beads
 from ..psf.optics.simulate import simulate_lens
 from ..psf.pair.calibrate import calibrate_from_pair
@@ -109,18 +110,29 @@ def training_job(model, copy_model: bool, psf_field, training_set, data_options:
                  cancel: threading.Event):
     """Train ``model`` (or a copy of it) in a worker; make the training set first unless given.
 
+    ``model`` is a network, or a function without arguments that makes one
+    (loading the base model takes a few hundred milliseconds: not on the GUI
+    thread). ``training_set`` is used only if it suits the model (its
+    normalisation and alignment); ``data_options`` make a new one, with the
+    model's percentiles.
+
     Yields, in order: the model being trained, status strings, the new
     TrainingSet, then TrainingProgress records. Returns the TrainingResult,
     or None when stopped (the model then holds its best weights).
     """
     with leave_a_core_for_the_gui():
-        if copy_model:  # the current model: other widgets may be running it
+        if not isinstance(model, UNet):
+            model = model()
+        elif copy_model:  # the current model: other widgets may be running it
             with MODEL_LOCK:
                 model = copy.deepcopy(model)
         yield model
+        if training_set is not None and (tuple(training_set.percentiles) != tuple(model.percentiles)
+                                         or training_set.alignment % model.alignment):
+            training_set = None
         if training_set is None:
             yield "Making the training set…"
-            training_set = make_training_set(psf_field, **data_options)
+            training_set = make_training_set(psf_field, **{**data_options, "percentiles": model.percentiles})
             yield training_set
         return (yield from until_cancelled(train(model, training_set, **train_options), cancel))
 

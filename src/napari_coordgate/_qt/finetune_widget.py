@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -125,21 +126,26 @@ class FineTuneWidget(Dock):
 
     # -- starting -------------------------------------------------------------------------
     def _new_model(self, field_shape):
-        """The model to start from: a new one, or the current model (which the
-        worker copies, so that other widgets can keep using it meanwhile)."""
+        """The model to start from: the current model (which the worker copies, so that
+        other widgets can keep using it meanwhile), or a function that makes the new one
+        in the worker (loading the base model takes a few hundred milliseconds)."""
         if self._start_from.value == "current":
             if self._state.model is None:
                 raise ValueError("there is no current model to start from: train from scratch or load one")
             return self._state.model
-        model, _ = starting_model(self._start_from.value, self._arch.value, self._depth.value, self._width.value,
-                                  field_shape)
+        return functools.partial(self._starting_model, self._start_from.value, self._arch.value, self._depth.value,
+                                 self._width.value, tuple(field_shape))
+
+    @staticmethod
+    def _starting_model(*args):
+        model, _ = starting_model(*args)
         return model
 
-    def _reusable_training_set(self, model, patch_size: int, noise_layer) -> TrainingSet | None:
+    def _reusable_training_set(self, field, patch_size: int, noise_layer) -> TrainingSet | None:
+        """The training set of the last run, if it was made for this calibration and these settings (the
+        worker checks that it also suits the model's normalisation and alignment)."""
         data = self._state.training_set
-        if (data is None or data.psf_field is not self._state.psf_field or data.patch_size != patch_size
-                or tuple(data.percentiles) != tuple(model.percentiles) or noise_layer is not None
-                or data.alignment % model.alignment):
+        if data is None or data.psf_field is not field or data.patch_size != patch_size or noise_layer is not None:
             return None
         return data
 
@@ -162,7 +168,7 @@ class FineTuneWidget(Dock):
     def _launch(self, inputs) -> None:
         field, model = inputs
         patch, noise_layer = self._patch.value, self._noise.value
-        data_options = dict(patch_size=patch, percentiles=model.percentiles, noise="auto",
+        data_options = dict(patch_size=patch, noise="auto",
                             calibration_image=None if noise_layer is None else noise_layer.data)
         unit, length = self._unit.value, self._length.value
         how = {"time_budget_s": 60.0 * length} if unit == "minutes" else {unit: length}
@@ -171,7 +177,7 @@ class FineTuneWidget(Dock):
         total = length * {"minutes": 60, "epochs": STEPS_PER_EPOCH, "steps": 1}[unit]  # minutes: a first guess
         self._cancel = threading.Event()
         worker = training_job(model, model is self._state.model, field,
-                              self._reusable_training_set(model, patch, noise_layer),
+                              self._reusable_training_set(field, patch, noise_layer),
                               data_options, train_options, self._cancel)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
@@ -181,8 +187,8 @@ class FineTuneWidget(Dock):
         self._started_from = self._start_from.value
         self.monitor.reset(total, STEPS_PER_EPOCH)
         self._start_button.enabled, self._stop_button.enabled = False, True
-        span = f"{length} min" if unit == "minutes" else f"{total} steps"
-        self._status.show_message(f"Training {model.arch}({model.depth}) for {span}…", "busy")
+        self._span = f"{length} min" if unit == "minutes" else f"{total} steps"
+        self._status.show_message(f"Training for {self._span}…", "busy")
         worker.start()
 
     def _stop(self) -> None:
@@ -202,6 +208,7 @@ class FineTuneWidget(Dock):
         """Handle one item from the training job, by type."""
         if isinstance(item, UNet):
             self._model_in_training = item
+            self._status.show_message(f"Training {item.arch}({item.depth}) for {self._span}…", "busy")
         elif isinstance(item, str):
             self._status.show_message(item, "busy")
         elif isinstance(item, TrainingSet):
