@@ -15,6 +15,7 @@ napari's own calls, as a user's clicks would be.
 
     xvfb-run -a -s "-screen 0 1366x768x24" python benchmarks/gui_gaps.py
     # -> results/gui_gaps/gui_gaps.json, one line per phase on stdout
+    # --gc: also each garbage collection over 30 ms, with its thread and phase
 
 Software OpenGL under Xvfb (llvmpipe) draws slower than a desktop GPU, so
 the layer-drawing part of each gap is pessimistic.
@@ -86,9 +87,33 @@ class Gaps:
         return out
 
 
+def watch_collections(gaps: Gaps) -> list[dict]:
+    """Record each garbage collection over 30 ms: generation, thread and phase (a full
+    collection scans every object of the process while holding the GIL)."""
+    import gc
+
+    started: dict[int, float] = {}
+    rows: list[dict] = []
+
+    def callback(stage: str, info: dict) -> None:
+        thread = threading.current_thread()
+        if stage == "start":
+            started[thread.ident] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started.pop(thread.ident, time.perf_counter())
+        if seconds > 0.03:
+            rows.append({"ms": round(1000 * seconds), "generation": info["generation"], "thread": thread.name,
+                         "phase": gaps.phase})
+
+    gc.callbacks.append(callback)
+    return rows
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None)
+    p.add_argument("--gc", action="store_true",
+                   help="also record every garbage collection over 30 ms (it holds the GIL: the GUI waits)")
     args = p.parse_args(argv)
 
     import napari
@@ -120,6 +145,7 @@ def main(argv=None) -> dict:
     state = state_for(viewer)
     settle(1.0)
     gaps = Gaps()
+    collections = watch_collections(gaps) if args.gc else []
 
     gaps.start("open the four docks from the menu")
     for command in COMMANDS.values():
@@ -205,7 +231,10 @@ def main(argv=None) -> dict:
     viewer.close()
     print(f"calibration messages: the first after {first_messages_s:.2f} s, the first fit round after "
           f"{first_round_s:.1f} s; Cancel ended the calibration {cancel_s:.3f} s after the click", flush=True)
-    payload = {"machine": machine(), "screen": SCREEN, "phases": phases,
+    for row in collections:
+        print(f"garbage collection: {row['ms']} ms, generation {row['generation']}, on {row['thread']}, "
+              f"during '{row['phase']}'", flush=True)
+    payload = {"machine": machine(), "screen": SCREEN, "phases": phases, "collections_over_30ms": collections,
                "calibration": {"first_messages_s": round(first_messages_s, 3), "first_round_s": round(first_round_s, 2),
                                "cancel_s": round(cancel_s, 3)}}
     write_results("gui_gaps", "gui_gaps", payload, args.out)

@@ -15,23 +15,6 @@ deblur_widget       "Deblur": apply the model to any image layer, with live prev
 gate_map_widget     "Gate map": the learned gates, and local kernels at a probe point
 """
 
-import importlib
-import threading
-
 from .state import CoordGateState, state_for
 
 __all__ = ["CoordGateState", "state_for"]
-
-
-def _import_the_plot_library() -> None:
-    # The Fine-tune dock's plot needs matplotlib's Qt canvas: half a second of imports on the GUI
-    # thread when the dock opens. Imported here, in the background, as soon as the first of this
-    # plugin's docks is opened, the later Fine-tune dock finds it loaded. No Qt object is made.
-    try:
-        for name in ("matplotlib.figure", "matplotlib.backends.backend_qtagg"):
-            importlib.import_module(name)
-    except Exception:  # the dock's own import reports any problem, on the GUI thread
-        pass
-
-
-threading.Thread(target=_import_the_plot_library, name="napari-coordgate imports", daemon=True).start()

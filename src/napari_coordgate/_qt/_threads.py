@@ -22,10 +22,12 @@ _R = TypeVar("_R")
 MODEL_LOCK = threading.Lock()
 
 
-#: Modules imported lazily on first use that hold the GIL for 0.1-0.3 s while they
+#: Modules imported lazily on first use that hold the GIL for 0.1-0.5 s while they
 #: load: torch.optim imports torch._dynamo (and sympy) when the first optimiser is
-#: made, napari imports pandas for the first Points layer with features.
-_SLOW_IMPORTS = ("torch._dynamo", "pandas", "skimage.metrics", "skimage.measure")
+#: made, napari imports pandas for the first Points layer with features, and the
+#: Fine-tune and Gate map docks need matplotlib's Qt canvas (no Qt object is made here).
+_SLOW_IMPORTS = ("matplotlib.figure", "matplotlib.backends.backend_qtagg", "torch._dynamo", "pandas",
+                 "skimage.metrics", "skimage.measure")
 _warmed = threading.Event()
 
 
