@@ -19,14 +19,13 @@ compared with the true lens on a 16 x 16 grid of field points
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 
 import numpy as np
 
 from lib.calibration import lens_and_slide
-from lib.common import append_jsonl, machine, results_dir
+from lib.common import machine, record_result, results_dir
 
 
 def main(argv=None) -> dict:
@@ -86,8 +85,7 @@ def main(argv=None) -> dict:
         "held_out_unexplained": meta["held_out"]["unexplained_fraction"],
         "stages": stages, **machine(),
     }
-    print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
-    append_jsonl(args.out, result)
+    record_result(args.out, result)
     return result
 
 

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from lib.calibration import lens_and_slide
-from lib.common import append_jsonl, machine, results_dir
+from lib.common import machine, record_result, results_dir
 
 PHOTONS, READ_NOISE = 200.0, 2.0  # the held-out frames' camera, as in downstream_without_optics.py
 #: The classical methods' parameters tried on the tuning frame. Wider than ``lib.classical.CALIBRATED_GRIDS``:
@@ -136,8 +136,7 @@ def main(argv=None) -> dict:
               "stages": stages, "psnr": mean, "gain_db": round(mean["fine-tuned"] - mean["blurred"], 2),
               "gain_over_base_db": round(mean["fine-tuned"] - mean["base"], 2), "classical": classical,
               "user_flow_s": round(flow_s, 1), "peak_rss_gib": peak_gib(), **machine()}
-    print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
-    append_jsonl(args.out, result)
+    record_result(args.out, result)
     return result
 
 

@@ -59,3 +59,9 @@ def append_jsonl(path: str | Path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(row) + "\n")
+
+
+def record_result(path: str | Path, result: dict) -> None:
+    """Print ``result`` as one JSON line (without its per-stage details) and append it to ``path``."""
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}), flush=True)
+    append_jsonl(path, result)

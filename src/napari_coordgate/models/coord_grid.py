@@ -114,7 +114,7 @@ def lattice_interpolation(
         Normalised coordinates of the lattice points (as :func:`coordinate_grid`).
     to_rows : (B, h, my) tensor
         Weights of the lattice rows for each grid row (two non-zero per row, summing to 1).
-    to_cols : (B, mx, w) tensor
+    to_cols : (B, w, mx) tensor
         Weights of the lattice columns for each grid column.
     """
     H, W = (float(s) for s in field_shape)
@@ -136,4 +136,4 @@ def lattice_interpolation(
     x = xs * (2.0 / W) - 1.0
     b, my, mx = offsets.shape[0], ys.shape[1], xs.shape[1]
     lattice = torch.stack((y[:, :, None].expand(b, my, mx), x[:, None, :].expand(b, my, mx)), dim=1)
-    return lattice, to_rows, to_cols.transpose(1, 2)
+    return lattice, to_rows, to_cols

@@ -90,7 +90,7 @@ class GateMLP(nn.Module):
         b, c, my, mx = values.shape
         h, w = int(shape[0]), int(shape[1])
         values = values.permute(0, 2, 3, 1)  # (B, my, mx, C)
-        values = to_cols.transpose(1, 2)[:, None].to(values.dtype) @ values  # (B, my, w, C)
+        values = to_cols[:, None].to(values.dtype) @ values  # (B, my, w, C)
         values = to_rows.to(values.dtype) @ values.reshape(b, my, w * c)  # (B, h, w * C)
         return 1.0 + values.view(b, h, w, c).permute(0, 3, 1, 2)
 
